@@ -1,6 +1,11 @@
-"""Pascal VOC 2012: the 21 classes and the standard VOC colour map."""
+"""Pascal VOC 2012: the 21 classes, the standard VOC colour map, and the segmentation split reader."""
 
 from __future__ import annotations
+
+from pathlib import Path
+
+from segdeploy.data.cityscapes import Sample
+from segdeploy.errors import SegdeployError
 
 IGNORE_INDEX = 255
 
@@ -27,3 +32,30 @@ def voc_colormap(n: int = 256) -> list[tuple[int, int, int]]:
 
 
 VOC_PALETTE: tuple[tuple[int, int, int], ...] = tuple(voc_colormap(len(VOC_CLASSES)))
+
+
+def list_voc(root: str | Path, split: str, *, require_labels: bool = True) -> list[Sample]:
+    """Samples of `VOC2012/ImageSets/Segmentation/<split>.txt`, in the file's order (as mmseg reads it).
+
+    Images are `JPEGImages/<id>.jpg`, labels the palette PNGs `SegmentationClass/<id>.png`.
+    """
+    root = Path(root)
+    split_file = root / "ImageSets" / "Segmentation" / f"{split}.txt"
+    if not split_file.is_file():
+        raise SegdeployError.at(split_file, "no such split file (expected the VOC2012 layout "
+                                            "ImageSets/Segmentation/<split>.txt)")
+    ids = [line.strip() for line in split_file.read_text().splitlines() if line.strip()]
+    if not ids:
+        raise SegdeployError.at(split_file, "lists no image ids")
+    samples = []
+    for image_id in ids:
+        image_path = root / "JPEGImages" / f"{image_id}.jpg"
+        label_path = root / "SegmentationClass" / f"{image_id}.png"
+        if not image_path.is_file():
+            raise SegdeployError.at(image_path, f"image listed in {split_file.name} is missing")
+        if not label_path.is_file():
+            if require_labels:
+                raise SegdeployError.at(label_path, f"no label for {image_path.name}")
+            label_path = None
+        samples.append(Sample(image_id, image_path, label_path))
+    return samples

@@ -16,8 +16,9 @@ class Preprocess:
     (0.485, 0.456, 0.406) / (0.229, 0.224, 0.225) on [0, 1] become 123.675... / 58.395...
     """
 
-    mean: tuple[float, float, float]
+    mean: tuple[float, float, float]  # RGB order
     std: tuple[float, float, float]
+    bgr: bool = False  # feed channels as B, G, R (caffe-converted weights) after normalising
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,9 @@ class ModelSpec:
     tiny: dict[str, Any] = field(default_factory=dict)  # builder kwargs of the test-size variant
     tiny_input_size: tuple[int, int] = (64, 128)
     aux_loss_weights: tuple[float, ...] = ()  # one per auxiliary output, for training
+    # Keys some official files carry that the network never uses (e.g. a classifier `fc`):
+    # dropped by name before the strict load, so any other stray key is still an error.
+    ignored_checkpoint_keys: tuple[str, ...] = ()
 
     @property
     def num_classes(self) -> int:

@@ -1,0 +1,29 @@
+"""JSON and markdown forms of results, for files a person or a script reads later."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from segdeploy.evaluation.metrics import SegMetrics
+
+
+def _number(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def metrics_json(metrics: SegMetrics, class_names: Sequence[str], **extra: Any) -> dict[str, Any]:
+    """Unrounded fractions (null where undefined), per class by name."""
+    return {
+        "aAcc": _number(metrics.aAcc), "mIoU": _number(metrics.mIoU), "mAcc": _number(metrics.mAcc),
+        "IoU": {name: _number(v) for name, v in zip(class_names, metrics.IoU)},
+        "Acc": {name: _number(v) for name, v in zip(class_names, metrics.Acc)},
+        **extra,
+    }
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
