@@ -42,7 +42,7 @@ def preprocess_dataset(spec: ModelSpec, data_root: Path, split: str, out_dir: Pa
                 write_input_bin(path, tensor)
                 height, width = tensor.shape[1:]
                 written += 1
-            entries.append(InfoEntry(index, path, width, height))
+            entries.append(InfoEntry(index, str(path), width, height))
             advance(1)
     info_path = info_path or out_dir.with_suffix(".info")
     write_info(info_path, entries)

@@ -45,7 +45,8 @@ class ModelSpec:
 
     Contract of the module `build(**tiny)` returns: in eval mode `forward(x)` maps a float32
     (N, 3, H, W) tensor to logits (N, num_classes, H, W); in training mode it returns
-    `(logits, [aux_logits, ...])`, every tensor at input resolution.
+    `(logits, [aux_logits, ...])`: logits at input resolution, auxiliary logits at the resolution
+    the reference computes their loss at (the trainer upsamples them to the labels).
     """
 
     name: str
