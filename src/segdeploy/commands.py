@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -10,7 +11,8 @@ from rich.console import Console
 from segdeploy.errors import SegdeployError
 from segdeploy.models import MODELS, get_spec
 
-console = Console()
+# Piped output (logs, CI) gets wide tables instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def demo(args: argparse.Namespace) -> int:

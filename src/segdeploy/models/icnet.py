@@ -13,26 +13,17 @@ from torch import Tensor, nn
 
 from segdeploy.data.cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
 from segdeploy.layers.conv import ConvBNReLU
-from segdeploy.layers.resnet import DilatedResNet
+from segdeploy.layers.resnet import DilatedResNet, v1c_stem
 from segdeploy.models.spec import CheckpointInfo, ModelSpec, Preprocess
 
 
 def v1s_stem(channels: int) -> dict[str, nn.Module]:
-    """GluonCV "v1s" deep stem: 3x3 convs 3 -> c/2 -> c/2 -> c, each followed by BN and ReLU.
+    """GluonCV "v1s" deep stem: the V1c stem's three 3x3 convs (3 -> c/2 -> c/2 -> c) with BN and ReLU.
 
     NOTE: the last conv's BN is the backbone's `bn1`, outside the `conv1` Sequential, because the
     checkpoint names it so (the torchvision `conv1`/`bn1` slots, with `conv1` grown into three convs).
     """
-    half = channels // 2
-    conv1 = nn.Sequential(
-        nn.Conv2d(3, half, 3, stride=2, padding=1, bias=False),
-        nn.BatchNorm2d(half),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(half, half, 3, padding=1, bias=False),
-        nn.BatchNorm2d(half),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(half, channels, 3, padding=1, bias=False),
-    )
+    conv1 = nn.Sequential(*list(v1c_stem(channels))[:7])  # up to the third conv; its BN becomes bn1
     return {"conv1": conv1, "bn1": nn.BatchNorm2d(channels), "relu": nn.ReLU(inplace=True)}
 
 
