@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 from segdeploy.errors import SegdeployError, run_and_report
 
@@ -27,13 +29,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("score a prediction folder: aAcc, mAcc, mIoU and per-class IoU/Acc (mmseg definitions)",
                  "segdeploy evaluate --model fastscnn_cityscapes --pred preds/2026_11_21-10_00_00 "
                  "--data-root data/cityscapes"),
-    "bench": ("pure-inference throughput and latency per batch size (the guides' --loop mode)",
-              "segdeploy bench --onnx fastscnn.onnx --model fastscnn_cityscapes --batch 1,4 --warmup 5 --loop 100"),
-    "train": ("train a model single-process (cross-entropy, aux heads, poly LR)",
-              "segdeploy train --model fastscnn_cityscapes --data-root data/synth --work-dir runs/fastscnn "
-              "--iters 2000 --batch 8 --crop 256x256"),
+    "bench": ("engines side by side: pure-inference throughput, latency, × torch, % of matmul peak; "
+              "--accuracy gates each against PyTorch fp32",
+              "segdeploy bench --model fastscnn_cityscapes --checkpoint best_model.pth "
+              "--engine torch,torch-opt,onnxruntime,onnxruntime-int8,openvino --batch 1,4 --warmup 2 --loop 20 "
+              "--accuracy --data-root data/synth --input-size 256x512"),
+    "train": ("train a model with its spec's recipe, on 1..N processes and nodes under torchrun",
+              "torchrun --nproc-per-node 2 -m segdeploy train --model fcn_r50_d8_voc --data-root data/VOC2012 "
+              "--work-dir runs/fcn --init-backbone resnet50_v1c.pth --amp"),
+    "data": ("prepare data sets: SBD -> VOC aug masks and lists, Cityscapes trainIds, a synthetic set",
+             "segdeploy data cityscapes-trainids data/cityscapes"),
+}
+
+# `segdeploy data SUBCOMMAND`: same shape as COMMANDS; handlers are `commands.data_<subcommand>`.
+DATA_COMMANDS: dict[str, tuple[str, str]] = {
+    "voc-aug": ("SBD cls/*.mat -> SegmentationClassAug PNGs, plus the trainaug and aug split lists",
+                "segdeploy data voc-aug --voc VOCdevkit/VOC2012 --sbd benchmark_RELEASE/dataset"),
+    "cityscapes-trainids": ("write *_gtFine_labelTrainIds.png beside every *_gtFine_labelIds.png",
+                            "segdeploy data cityscapes-trainids data/cityscapes --workers 8"),
     "synthetic": ("write a deterministic synthetic street-scene dataset in the Cityscapes layout",
-                  "segdeploy synthetic --out data/synth --split val --count 50 --size 256x512 --seed 1"),
+                  "segdeploy data synthetic --out data/synth --split val --count 50 --size 256x512 --seed 1"),
 }
 
 
@@ -46,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     from segdeploy import commands
 
-    handler = getattr(commands, args.command.replace("-", "_"))
+    name = args.command if args.command != "data" else f"data_{args.data_command}"
+    handler = getattr(commands, name.replace("-", "_"))
     return run_and_report(lambda: handler(args), debug=args.debug)
 
 
@@ -57,11 +73,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (default: torch's)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, example) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text, epilog=f"example:\n  {example}",
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        globals()[f"_args_{name.replace('-', '_')}"](p)
+        _add_command(sub, name, help_text, example, globals()[f"_args_{name.replace('-', '_')}"])
     return parser
+
+
+def _add_command(sub: argparse._SubParsersAction, name: str, help_text: str, example: str,
+                 add_args: Callable[[argparse.ArgumentParser], None]) -> None:
+    p = sub.add_parser(name, help=help_text, description=help_text, epilog=f"example:\n  {example}",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    add_args(p)
 
 
 def size_arg(text: str) -> tuple[int, int]:
@@ -116,7 +137,19 @@ def _args_preprocess(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", type=Path, required=True)
     p.add_argument("--split", default="val")
     p.add_argument("--out", type=Path, required=True, help="folder for the .bin files")
-    p.add_argument("--info", type=Path, help="the .info file (default: OUT.info)")
+    p.add_argument("--info", type=Path, help="the .info file (default: OUT.info; geometry in OUT.index.json)")
+    _variant(p)
+    _skip_bad(p)
+
+
+def _variant(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--variant", help="the model's preprocessing variant (default: its first): fcn_r50_d8_voc "
+                                     "guide-letterbox | mmseg-resize; segmenter windows; others whole")
+
+
+def _skip_bad(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--skip-bad", action="store_true",
+                   help="record unreadable images (and missing or mis-sized labels) in the summary and go on")
 
 
 def _args_export(p: argparse.ArgumentParser) -> None:
@@ -144,12 +177,18 @@ def _args_infer(p: argparse.ArgumentParser) -> None:
     src.add_argument("--input", type=Path, help="folder of preprocessed .bin files")
     src.add_argument("--data-root", type=Path, help="dataset root in its real layout")
     p.add_argument("--split", default="val")
-    p.add_argument("--input-size", type=size_arg, help="HxW of the .bin inputs (default: the model's)")
+    p.add_argument("--input-size", type=size_arg,
+                   help="HxW of every .bin input (default: from INPUT.info, else the variant's input size)")
+    p.add_argument("--info", type=Path, help="the guides' .info file giving each .bin's size (default: INPUT.info)")
+    _variant(p)
     p.add_argument("--output", type=Path, required=True, help="parent folder of run folders")
-    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--batch", type=int, default=1, help="network inputs per engine call")
     p.add_argument("--outfmt", choices=("bin", "npy", "png"), default="bin")
-    p.add_argument("--logits", action="store_true", help="also keep float32 logits as <stem>_1.npy")
+    p.add_argument("--logits", action="store_true",
+                   help="with --input: write float32 logits instead of int32 class maps (for variants that "
+                        "post-process logits, e.g. mmseg-resize, windows)")
     p.add_argument("--resume", type=Path, help="an earlier run folder: finished images are skipped")
+    _skip_bad(p)
 
 
 def _args_evaluate(p: argparse.ArgumentParser) -> None:
@@ -158,32 +197,104 @@ def _args_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", type=Path, required=True)
     p.add_argument("--split", default="val")
     p.add_argument("--json", type=Path, help="where to write the metrics JSON (default: PRED/metrics.json)")
+    p.add_argument("--metric", choices=("mmseg", "cityscapes"), default="mmseg",
+                   help="cityscapes: also run the official cityscapesscripts evaluator on the same predictions")
+    _variant(p)
+    _skip_bad(p)
 
 
 def _args_bench(p: argparse.ArgumentParser) -> None:
+    from segdeploy.benchmark.engines import ENGINES
+
     _model(p)
-    _engine_args(p)
+    _weights(p)
+    p.add_argument("--onnx", type=Path, help="fp32 ONNX file for the ONNX engines (default: export the checkpoint)")
+    p.add_argument("--engine", type=engine_list, help="comma-separated, side by side in one table: "
+                   + ", ".join(ENGINES) + " (default: onnxruntime with --onnx, else torch)")
+    p.add_argument("--device", default="cpu", help="torch device, or cuda for ONNX Runtime's CUDA provider")
     p.add_argument("--batch", type=int_list, default=[1], help="comma-separated batch sizes")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--loop", type=int, default=100)
-    p.add_argument("--input-size", type=size_arg, help="HxW (default: the model's)")
+    p.add_argument("--input-size", type=size_arg,
+                   help="HxW (default: the model's; with --accuracy, the data's image size)")
     p.add_argument("--json", type=Path, help="write the results as JSON here")
+    p.add_argument("--work-dir", type=Path, default=Path("bench_out"),
+                   help="exported, simplified and int8 files and ONNX Runtime's optimised graphs, reused")
+    p.add_argument("--calib-root", type=Path, help="dataset for int8 calibration (default: synthetic scenes)")
+    p.add_argument("--calib-images", type=int, default=8, help="int8 calibration images")
+    p.add_argument("--accuracy", action="store_true",
+                   help="also score every engine vs PyTorch fp32 on --data-root: the ladder fp32 ONNX, "
+                        "simplified, int8")
+    p.add_argument("--data-root", type=Path, help="labelled dataset for --accuracy")
+    p.add_argument("--split", default="val")
+    p.add_argument("--images", type=int, default=20, help="images scored by --accuracy")
+    p.add_argument("--max-drop", type=float, default=0.5,
+                   help="mIoU points an engine may lose vs PyTorch fp32 before it is marked failed")
+
+
+def engine_list(text: str) -> list[str]:
+    from segdeploy.benchmark.engines import ENGINES
+
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    unknown = [n for n in names if n not in ENGINES]
+    if names and not unknown:
+        return list(dict.fromkeys(names))
+    raise argparse.ArgumentTypeError(f"unknown engine(s) {', '.join(unknown) or text!r}; choose from "
+                                     + ", ".join(ENGINES))
 
 
 def _args_train(p: argparse.ArgumentParser) -> None:
     _model(p)
     p.add_argument("--data-root", type=Path, required=True)
-    p.add_argument("--work-dir", type=Path, required=True)
-    p.add_argument("--split", default="train")
-    p.add_argument("--iters", type=int, default=2000)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--crop", type=size_arg, help="random crop HxW (default: whole images)")
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
+    p.add_argument("--work-dir", type=Path, required=True, help="checkpoints/, log.jsonl, latest.pth")
+    recipe = p.add_argument_group("recipe overrides (default: the model's recipe in its spec)")
+    recipe.add_argument("--split", help="training split; 'a+b' joins splits (VOC: train+aug)")
+    recipe.add_argument("--val-split")
+    recipe.add_argument("--iters", type=int)
+    recipe.add_argument("--batch-per-device", "--batch", dest="batch_per_device", type=int,
+                        help="images per process; the global batch is this x world size")
+    recipe.add_argument("--crop", type=size_arg, help="random crop HxW")
+    recipe.add_argument("--lr", type=float)
+    recipe.add_argument("--optimizer", choices=("adamw", "sgd"))
+    recipe.add_argument("--eval-every", type=int, help="iterations between evaluations (0: none)")
+    recipe.add_argument("--checkpoint-every", type=int, help="iterations between resumable checkpoints")
+    p.add_argument("--amp", action="store_true", help="bf16 autocast on CPU, fp16 + GradScaler on CUDA")
+    p.add_argument("--resume", action="store_true", help="continue from the newest WORK_DIR/checkpoints file")
+    p.add_argument("--sync-bn", action="store_true", help="BatchNorm over the global batch (CUDA)")
+    p.add_argument("--perf", action="store_true", help="report images/s per device and in total")
+    p.add_argument("--init-backbone", type=Path,
+                   help="ImageNet-pretrained backbone in mmseg's layout (open-mmlab://resnet50_v1c)")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="allow an --init-backbone file that needs full unpickling (runs code from the file)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--keep-checkpoints", type=int, default=3)
+    p.add_argument("--workers", type=int, default=2, help="data loader processes per training process")
 
 
-def _args_synthetic(p: argparse.ArgumentParser) -> None:
+def _args_data(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
+    for name, (help_text, example) in DATA_COMMANDS.items():
+        _add_command(sub, name, help_text, example, globals()[f"_args_data_{name.replace('-', '_')}"])
+
+
+def _workers(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="worker processes")
+
+
+def _args_data_voc_aug(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--voc", type=Path, required=True, help="VOCdevkit/VOC2012")
+    p.add_argument("--sbd", type=Path, required=True, help="benchmark_RELEASE/dataset (cls/, train.txt, val.txt)")
+    p.add_argument("--out", type=Path, help="mask folder (default: VOC/SegmentationClassAug, where readers look)")
+    _workers(p)
+
+
+def _args_data_cityscapes_trainids(p: argparse.ArgumentParser) -> None:
+    p.add_argument("root", type=Path, help="Cityscapes root (holding gtFine/)")
+    _workers(p)
+
+
+def _args_data_synthetic(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="dataset root (Cityscapes layout)")
     p.add_argument("--split", default="val")
     p.add_argument("--count", type=int, default=50)

@@ -49,10 +49,20 @@ def inspect_checkpoint(args: argparse.Namespace) -> int:
 def preprocess(args: argparse.Namespace) -> int:
     from segdeploy.data.preprocess import preprocess_dataset
 
-    result = preprocess_dataset(get_spec(args.model), args.data_root, args.split, args.out, args.info)
-    console.print(f"wrote {result.written} .bin files ({result.already_done} already there) to {result.out_dir}; "
-                  f"info file {result.info_path}")
+    result = preprocess_dataset(get_spec(args.model), args.data_root, args.split, args.out, args.info,
+                                variant=args.variant, skip_bad=args.skip_bad)
+    console.print(f"{result.written} images preprocessed ({result.already_done} already there) into {result.out_dir}; "
+                  f"info file {result.info_path}, geometry {result.index_path}")
+    _print_skipped(result.skipped, f"listed in {result.index_path}")
     return 0
+
+
+def _print_skipped(skipped: list[dict[str, str]], where: str) -> None:
+    """Name every skipped file on one line each, so a --skip-bad run never hides what it left out."""
+    if skipped:
+        console.print(f"[yellow]skipped {len(skipped)} bad file(s), {where}:")
+        for entry in skipped:
+            console.print(f"  {entry['error']}", markup=False, highlight=False)
 
 
 def export(args: argparse.Namespace) -> int:
@@ -75,15 +85,24 @@ def infer(args: argparse.Namespace) -> int:
     from segdeploy.inference.runner import InferConfig, run_inference
     from segdeploy.runtime.backend import make_backend
 
+    from segdeploy.data.variants import default_input_hw, get_variant
+
     spec = get_spec(args.model)
-    items = (items_from_dataset(spec, args.data_root, args.split) if args.data_root is not None
-             else items_from_bins(args.input, args.input_size or spec.input_size))
+    variant = get_variant(spec, args.variant)
+    if args.data_root is not None:
+        if args.logits:
+            raise SegdeployError.at("--logits", "needs --input: with --data-root the variant's post-process "
+                                                "runs here and writes class maps at label resolution")
+        items = items_from_dataset(spec, args.data_root, args.split, variant.name)
+    else:
+        items = items_from_bins(args.input, args.input_size, args.info, default_input_hw(spec, variant))
     backend = make_backend(spec, args.engine, args.onnx, args.checkpoint, args.trust_checkpoint, args.device)
     config = InferConfig(output=args.output, batch=args.batch, outfmt=args.outfmt, keep_logits=args.logits,
-                         resume=args.resume)
+                         resume=args.resume, skip_bad=args.skip_bad)
     result = run_inference(spec, backend, items, config)
     console.print(f"{backend.name}: {result.written} images predicted, {result.skipped_done} already done, "
                   f"{result.images_per_second:.2f} img/s -> {result.run_dir}")
+    _print_skipped(result.skipped, f"listed in {result.run_dir}_summary.json")
     return 0
 
 
@@ -94,45 +113,110 @@ def evaluate(args: argparse.Namespace) -> int:
     from segdeploy.reporting.tables import metrics_table
 
     spec = get_spec(args.model)
-    result = evaluate_folder(spec, args.pred, args.data_root, args.split)
-    console.print(metrics_table(result.metrics, spec.classes, title=f"{spec.name}: {result.images} images"))
+    result = evaluate_folder(spec, args.pred, args.data_root, args.split, variant=args.variant,
+                             skip_bad=args.skip_bad, official=args.metric == "cityscapes")
+    covered = f"{result.images} of {result.total} images" if result.skipped else f"{result.images} images"
+    console.print(f"{spec.name}, variant {result.variant}: scored {covered} of {args.data_root} {args.split}")
+    console.print(metrics_table(result.metrics, spec.classes, title=f"{spec.name}: {covered}"))
+    extra = {"images": result.images, "images_total": result.total, "variant": result.variant,
+             "skipped": result.skipped}
+    if result.official is not None:
+        from dataclasses import asdict
+
+        from segdeploy.reporting.report import nan_to_null
+        from segdeploy.reporting.tables import official_table
+
+        console.print(official_table(result.metrics, result.official, spec.classes))
+        extra["cityscapes_official"] = nan_to_null(asdict(result.official))
     out = args.json or args.pred / "metrics.json"
-    write_json_atomic(out, metrics_json(result.metrics, spec.classes, images=result.images))
+    write_json_atomic(out, metrics_json(result.metrics, spec.classes, **extra))
+    _print_skipped(result.skipped, f"listed in {out}")
     console.print(f"metrics written to {out}")
     return 0
 
 
 def bench(args: argparse.Namespace) -> int:
-    from segdeploy.benchmark.timing import THROUGHPUT_DEFINITION, time_batches
-    from segdeploy.export.onnx_export import default_input_hw
+    from segdeploy.benchmark.compare import THROUGHPUT_NOTE, BenchConfig, bench_input_hw, run_accuracy, run_bench
     from segdeploy.reporting.atomic import write_json_atomic
-    from segdeploy.reporting.tables import bench_table
-    from segdeploy.runtime.backend import make_backend
+    from segdeploy.reporting.tables import accuracy_ladder_table, class_delta_table, engines_table
 
     spec = get_spec(args.model)
-    backend = make_backend(spec, args.engine, args.onnx, args.checkpoint, args.trust_checkpoint, args.device)
-    hw = args.input_size or backend.fixed_hw or default_input_hw(spec)
-    timings = time_batches(backend, hw, args.batch, args.warmup, args.loop)
-    unit = "windows" if spec.slide is not None else "images"
-    console.print(bench_table(timings, title=f"{spec.name} @ {hw[0]}x{hw[1]}", unit=unit))
-    console.print(THROUGHPUT_DEFINITION)
+    if args.accuracy and args.data_root is None:
+        raise SegdeployError.at("--accuracy", "needs --data-root ROOT (labelled images to score the engines on)")
+    engines = tuple(args.engine or ["onnxruntime" if args.onnx is not None else "torch"])
+    config = BenchConfig(engines=engines, batches=tuple(args.batch), warmup=args.warmup, loop=args.loop,
+                         checkpoint=args.checkpoint, trust=args.trust_checkpoint, onnx=args.onnx, device=args.device,
+                         work_dir=args.work_dir, calib_root=args.calib_root, calib_images=args.calib_images,
+                         split=args.split)
+    config = bench_input_hw(spec, config, args.input_size, args.data_root if args.accuracy else None)
+    report = run_bench(spec, config, log=console.print)
+    hw = report.input_hw
+    console.print(engines_table(report, title=f"{spec.name} @ {hw[0]}x{hw[1]} ({report.gflops_per_sample:.1f} "
+                                              f"GFLOPs per {report.unit[:-1]}, fp32 matmul peak "
+                                              f"{report.peak.gflops:.0f} GFLOP/s)"))
+    console.print(THROUGHPUT_NOTE, highlight=False)
+    for row in {r.timing.engine: r for r in report.rows if r.detail}.values():
+        console.print(f"  {row.timing.engine}: {row.detail}", highlight=False)
+    result = report.to_json()
+    if args.accuracy:
+        accuracy = run_accuracy(spec, config, args.data_root, hw, args.max_drop, args.images, report.torch_options,
+                                log=console.print)
+        title = f"accuracy gate: {accuracy.images} {args.split} images of {args.data_root}, Δ in points vs torch fp32"
+        console.print(accuracy_ladder_table(accuracy, title=title))
+        console.print(class_delta_table(accuracy, spec.classes, title="per-class Δ IoU (points)"))
+        result["accuracy"] = accuracy.to_json(spec.classes)
     if args.json:
-        write_json_atomic(args.json, {"model": spec.name, "input_hw": hw, "unit": unit,
-                                      "definition": THROUGHPUT_DEFINITION, "results": [t.to_json() for t in timings]})
+        write_json_atomic(args.json, result)
+        console.print(f"results written to {args.json}")
+    if args.accuracy and accuracy.failed():
+        raise SegdeployError.at("--max-drop", f"{', '.join(accuracy.failed())} lost more than {args.max_drop:g} "
+                                              "mIoU points against PyTorch fp32 (table above)")
     return 0
 
 
 def train(args: argparse.Namespace) -> int:
+    import dataclasses
+    import os
+
     from segdeploy.training.train import TrainConfig, train as train_model
 
-    config = TrainConfig(data_root=args.data_root, work_dir=args.work_dir, split=args.split, iters=args.iters,
-                         batch=args.batch, crop=args.crop, lr=args.lr, optimizer=args.optimizer, seed=args.seed)
-    path = train_model(get_spec(args.model), config)
-    console.print(f"checkpoint written to {path}")
+    spec = get_spec(args.model)
+    overrides = {"train_split": args.split, "val_split": args.val_split, "iters": args.iters,
+                 "batch_per_device": args.batch_per_device, "crop": args.crop, "lr": args.lr,
+                 "optimizer": args.optimizer, "eval_every": args.eval_every,
+                 "checkpoint_every": args.checkpoint_every}
+    recipe = dataclasses.replace(spec.train_recipe, **{k: v for k, v in overrides.items() if v is not None})
+    config = TrainConfig(data_root=args.data_root, work_dir=args.work_dir, recipe=recipe, amp=args.amp,
+                         resume=args.resume, sync_bn=args.sync_bn, perf=args.perf,
+                         init_backbone=args.init_backbone, trust_checkpoint=args.trust_checkpoint,
+                         seed=args.seed, log_every=args.log_every, keep_checkpoints=args.keep_checkpoints,
+                         workers=args.workers)
+    path = train_model(spec, config)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun every process returns here
+        console.print(f"weights (official keys, for infer/export) written to {path}")
     return 0
 
 
-def synthetic(args: argparse.Namespace) -> int:
+def data_voc_aug(args: argparse.Namespace) -> int:
+    from segdeploy.data.voc_aug import convert_voc_aug
+
+    result = convert_voc_aug(args.voc, args.sbd, args.out, workers=args.workers)
+    console.print(f"{result.converted} SBD masks converted ({result.already_done} already there) into {result.out_dir}")
+    console.print(f"{result.trainaug}: {result.trainaug_ids} ids (10,582 on the full data sets); "
+                  f"{result.aug}: {result.aug_ids} ids (9,118)")
+    return 0
+
+
+def data_cityscapes_trainids(args: argparse.Namespace) -> int:
+    from segdeploy.data.cityscapes_trainids import write_train_ids
+
+    result = write_train_ids(args.root, workers=args.workers)
+    console.print(f"{result.converted} *_gtFine_labelTrainIds.png written ({result.already_done} already there) "
+                  f"under {Path(args.root) / 'gtFine'}")
+    return 0
+
+
+def data_synthetic(args: argparse.Namespace) -> int:
     from segdeploy.data.synthetic import generate_cityscapes_like
 
     paths = generate_cityscapes_like(args.out, args.split, args.count, size=args.size, seed=args.seed)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from segdeploy.cli import COMMANDS, main
+from segdeploy.cli import COMMANDS, DATA_COMMANDS, main
 from segdeploy.data.synthetic import generate_cityscapes_like
 from segdeploy.models import MODELS
 from segdeploy.training.train import save_state_dict
@@ -123,10 +123,21 @@ def test_pickled_checkpoint_needs_trust(tmp_path, capsys):
     assert "--trust-checkpoint" in line
 
 
-@pytest.mark.parametrize("command", list(COMMANDS))
-def test_every_command_help_shows_an_example(command):
-    proc = subprocess.run([sys.executable, "-m", "segdeploy", command, "--help"], capture_output=True, text=True)
-    assert proc.returncode == 0 and "example:\n  segdeploy " + command in proc.stdout
+COMMAND_PATHS = [[name] for name in COMMANDS] + [["data", name] for name in DATA_COMMANDS]
+
+
+@pytest.mark.parametrize("path", COMMAND_PATHS, ids=" ".join)
+def test_every_command_help_shows_an_example(path):
+    proc = subprocess.run([sys.executable, "-m", "segdeploy", *path, "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "\nexample:\n  " in proc.stdout
+    example = proc.stdout.split("\nexample:\n  ", 1)[1].splitlines()[0]
+    assert f"segdeploy {' '.join(path)}" in example  # `torchrun ... -m segdeploy train` counts too
+
+
+def test_data_synthetic_writes_a_cityscapes_tree(tmp_path, capsys):
+    code, out, _ = run(capsys, "data", "synthetic", "--out", str(tmp_path), "--count", "2", "--size", "32x64")
+    assert code == 0 and "2 images in" in out
+    assert len(list((tmp_path / "gtFine" / "val").rglob("*_gtFine_labelIds.png"))) == 2
 
 
 def test_module_entry_point_reports_one_line_without_traceback(tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from segdeploy.inference.inputs import InputItem
+from segdeploy.inference.inputs import InputItem, Prepared
 from segdeploy.inference.runner import InferConfig, run_inference
 from segdeploy.models import MODELS
 from segdeploy.runtime.backend import run_batch
@@ -19,10 +19,10 @@ SPEC = MODELS["fastscnn_cityscapes"]
 
 def _items(n: int, fail_at: int | None = None) -> list[InputItem]:
     def loader(i: int):
-        def load() -> np.ndarray:
+        def load() -> Prepared:
             if i == fail_at:
                 raise KeyboardInterrupt  # what Ctrl-C does in the middle of a run
-            return np.random.default_rng(i).standard_normal((3, 64, 128), dtype=np.float32)
+            return Prepared([np.random.default_rng(i).standard_normal((3, 64, 128), dtype=np.float32)], None)
         return load
     return [InputItem(f"img{i:02d}", None, loader(i)) for i in range(n)]
 

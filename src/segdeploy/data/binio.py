@@ -153,63 +153,73 @@ def _decode_class_map(flat: np.ndarray, num_classes: int | None) -> np.ndarray |
 
 
 def _from_flat(flat: np.ndarray, shape: tuple[int, int], num_classes: int | None) -> np.ndarray | None:
-    """A (H, W) class map from a flat array holding a class map or (C, H, W) logits."""
+    """An (H, W) int64 class map or (C, H, W) float32 logits from a flat array, or None if neither fits."""
     pixels = shape[0] * shape[1]
     if flat.size == pixels:
         decoded = _decode_class_map(flat, num_classes)
         return None if decoded is None else decoded.reshape(shape)
     if num_classes is not None and flat.size == num_classes * pixels:
-        return flat.reshape((num_classes, *shape)).argmax(axis=0).astype(np.int64)  # (H, W)
+        return flat.astype(np.float32).reshape((num_classes, *shape))  # (C, H, W)
     return None
 
 
-def _describe_expected(shape: tuple[int, int], num_classes: int | None, dtypes: Sequence[str]) -> str:
-    hw = f"{shape[0]}x{shape[1]}"
-    text = f"a {hw} class map ({'/'.join(dtypes)})"
+def _describe_expected(shapes: Sequence[tuple[int, int]], num_classes: int | None, dtypes: Sequence[str]) -> str:
+    sizes = [f"{h}x{w}" for h, w in shapes]
+    text = f"a {' or '.join(sizes)} class map ({'/'.join(dtypes)})"
     if num_classes is not None:
-        text += f" or {num_classes}x{hw} logits ({'/'.join(LOGIT_DTYPES)})"
+        logits = " or ".join(f"{num_classes}x{size}" for size in sizes)
+        text += f" or {logits} logits ({'/'.join(LOGIT_DTYPES)})"
     return text
 
 
-def _read_bin(path: Path, shape: tuple[int, int], num_classes: int | None,
+def _read_bin(path: Path, shapes: Sequence[tuple[int, int]], num_classes: int | None,
               dtypes: Sequence[str]) -> np.ndarray:
     size = path.stat().st_size
-    pixels = shape[0] * shape[1]
-    # Class maps first (int before float of the same width: an int32 map is not float32 noise).
-    candidates = [(d, 1) for d in dtypes] + [(d, num_classes) for d in LOGIT_DTYPES if num_classes]
-    for dtype, channels in candidates:
-        if size == np.dtype(dtype).itemsize * channels * pixels:
-            flat = np.fromfile(path, dtype=np.dtype(dtype).newbyteorder("<"))
-            result = _from_flat(flat, shape, num_classes)
-            if result is not None:
-                return result
-    expected = _describe_expected(shape, num_classes, dtypes)
-    raise SegdeployError.at(path, f"{size:,} bytes does not match {expected}")
+    for shape in shapes:
+        pixels = shape[0] * shape[1]
+        # Class maps first (int before float of the same width: an int32 map is not float32 noise).
+        candidates = [(d, 1) for d in dtypes] + [(d, num_classes) for d in LOGIT_DTYPES if num_classes]
+        for dtype, channels in candidates:
+            if size == np.dtype(dtype).itemsize * channels * pixels:
+                flat = np.fromfile(path, dtype=np.dtype(dtype).newbyteorder("<"))
+                result = _from_flat(flat, shape, num_classes)
+                if result is not None:
+                    return result
+    raise SegdeployError.at(path, f"{size:,} bytes does not match {_describe_expected(shapes, num_classes, dtypes)}")
 
 
-def read_prediction(path: str | Path, shape: tuple[int, int], num_classes: int | None = None,
-                    dtypes: Sequence[str] = CLASS_MAP_DTYPES) -> np.ndarray:
-    """Read one ais_bench output as an (H, W) int64 class map.
+def read_output(path: str | Path, shapes: Sequence[tuple[int, int]], num_classes: int | None = None,
+                dtypes: Sequence[str] = CLASS_MAP_DTYPES) -> np.ndarray:
+    """Read one ais_bench output as an (H, W) int64 class map or (C, H, W) float32 logits.
 
-    `.bin`: the dtype is inferred from the size — an (H, W) class map in one of `dtypes`, or with
-    `num_classes` (C, H, W) float32/float16 logits, reduced by argmax. `.npy` and `.txt` hold
-    either form too (any leading batch axis of 1 is ignored).
+    `shapes` lists the (H, W) sizes the output may have, tried in order. `.bin`: the dtype is
+    inferred from the file size — a class map in one of `dtypes`, or with `num_classes`
+    float32/float16 logits. `.npy` and `.txt` hold either form too (a leading batch axis of 1 is
+    ignored).
     """
     path = Path(path)
     if not path.is_file():
         raise SegdeployError.at(path, "no such file")
     suffix = path.suffix.lower()
     if suffix == ".bin":
-        return _read_bin(path, shape, num_classes, dtypes)
+        return _read_bin(path, shapes, num_classes, dtypes)
     try:
         flat = (np.load(path, allow_pickle=False) if suffix == ".npy" else np.loadtxt(path, ndmin=1)).ravel()
     except (OSError, ValueError) as err:
         raise SegdeployError.at(path, f"cannot read prediction ({err})") from None
-    result = _from_flat(flat, shape, num_classes)
-    if result is None:
-        raise SegdeployError.at(path, f"{flat.size:,} values do not make "
-                                      f"{_describe_expected(shape, num_classes, dtypes)}")
-    return result
+    for shape in shapes:
+        result = _from_flat(flat, shape, num_classes)
+        if result is not None:
+            return result
+    raise SegdeployError.at(path, f"{flat.size:,} values do not make "
+                                  f"{_describe_expected(shapes, num_classes, dtypes)}")
+
+
+def read_prediction(path: str | Path, shape: tuple[int, int], num_classes: int | None = None,
+                    dtypes: Sequence[str] = CLASS_MAP_DTYPES) -> np.ndarray:
+    """Read one ais_bench output of size `shape` as an (H, W) int64 class map (logits are argmaxed)."""
+    output = read_output(path, [shape], num_classes, dtypes)
+    return output.argmax(axis=0).astype(np.int64) if output.ndim == 3 else output
 
 
 def write_prediction(path: str | Path, array: np.ndarray, fmt: str = "bin") -> Path:

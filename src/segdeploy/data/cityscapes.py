@@ -96,7 +96,12 @@ def read_cityscapes_label(sample: Sample) -> np.ndarray:
         if bad:
             raise SegdeployError.at(path, f"trainId {bad[0]} is not a Cityscapes trainId (0..18 or 255)")
         return label
-    train_ids = ID_TO_TRAINID[label]  # (H, W) int16, -1 where the id is not a Cityscapes label id
+    return label_ids_to_train_ids(label, path)
+
+
+def label_ids_to_train_ids(label_ids: np.ndarray, path: str | Path) -> np.ndarray:
+    """(H, W) label ids -> uint8 trainIds (255 = ignore); an id outside 0..33 is an error naming `path`."""
+    train_ids = ID_TO_TRAINID[label_ids]  # (H, W) int16, -1 where the id is not a Cityscapes label id
     if (train_ids < 0).any():
-        raise SegdeployError.at(path, f"label id {int(label[train_ids < 0].min())} is outside 0..33")
+        raise SegdeployError.at(path, f"label id {int(label_ids[train_ids < 0].min())} is outside 0..33")
     return train_ids.astype(np.uint8)

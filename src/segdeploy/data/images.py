@@ -32,6 +32,19 @@ def _open_loaded(path: Path) -> Image.Image:
     return img
 
 
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(H, W) from the file's header alone: post-processing needs the geometry, not the pixels."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+    except FileNotFoundError:
+        raise SegdeployError.at(path, "no such file") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        raise SegdeployError.at(path, f"cannot read image header ({err})") from None
+    return height, width
+
+
 def read_rgb(path: str | Path) -> np.ndarray:
     """Decode any common image to an (H, W, 3) uint8 RGB array, in the file's raw orientation.
 

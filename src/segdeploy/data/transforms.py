@@ -1,4 +1,4 @@
-"""Pure numpy preprocessing: normalisation, bilinear resize, and the FCN seed's 500x500 letterbox.
+"""Pure numpy preprocessing: normalisation, bilinear resize, the FCN seed's letterbox, mmcv's keep-ratio size.
 
 Resizing follows OpenCV's INTER_LINEAR (what mmcv and the Ascend seeds call): half-pixel centres,
 edge pixels replicated, and no anti-aliasing when shrinking. Pillow's BILINEAR filter widens its
@@ -70,6 +70,14 @@ class Letterbox:
     pad_left: int
 
 
+def letterbox_box(image_hw: tuple[int, int], canvas: int = 500) -> Letterbox:
+    """Where an image of `image_hw` lands in the FCN seed's square canvas (see `letterbox`)."""
+    h, w = image_hw
+    scale = min(canvas / w, canvas / h)
+    new_h, new_w = int(h * scale), int(w * scale)
+    return Letterbox((h, w), (new_h, new_w), canvas, (canvas - new_h) // 2, (canvas - new_w) // 2)
+
+
 def letterbox(image: np.ndarray, preprocess: Preprocess, canvas: int = 500) -> tuple[np.ndarray, Letterbox]:
     """The FCN seed's input: keep-ratio resize to fit `canvas`, normalise, then zero-pad centred.
 
@@ -77,14 +85,19 @@ def letterbox(image: np.ndarray, preprocess: Preprocess, canvas: int = 500) -> t
     after normalisation, so it is 0 in normalised space (not the mean colour). With an odd pad
     the extra row/column goes to the bottom/right. Returns float32 (3, canvas, canvas).
     """
-    h, w = image.shape[:2]
-    scale = min(canvas / w, canvas / h)
-    new_h, new_w = int(h * scale), int(w * scale)
+    box = letterbox_box(image.shape[:2], canvas)
+    (new_h, new_w), top, left = box.resized_hw, box.pad_top, box.pad_left
     chw = normalize(resize_image(image, (new_h, new_w)), preprocess)  # (3, new_h, new_w)
-    top, left = (canvas - new_h) // 2, (canvas - new_w) // 2
     out = np.zeros((3, canvas, canvas), dtype=np.float32)
     out[:, top:top + new_h, left:left + new_w] = chw
-    return out, Letterbox((h, w), (new_h, new_w), canvas, top, left)
+    return out, box
+
+
+def keep_ratio_size(image_hw: tuple[int, int], scale: tuple[int, int]) -> tuple[int, int]:
+    """mmcv's `imrescale` size: fit the long and short sides into `scale` = (long, short), round half up."""
+    h, w = image_hw
+    factor = min(max(scale) / max(h, w), min(scale) / min(h, w))
+    return int(h * factor + 0.5), int(w * factor + 0.5)
 
 
 def unletterbox_class_map(class_map: np.ndarray, box: Letterbox) -> np.ndarray:

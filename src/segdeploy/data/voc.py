@@ -8,6 +8,8 @@ from segdeploy.data.cityscapes import Sample
 from segdeploy.errors import SegdeployError
 
 IGNORE_INDEX = 255
+AUG_LABEL_FOLDER = "SegmentationClassAug"
+_LABEL_FOLDERS = ("SegmentationClass", AUG_LABEL_FOLDER)  # searched in this order
 
 VOC_CLASSES: tuple[str, ...] = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
@@ -37,7 +39,10 @@ VOC_PALETTE: tuple[tuple[int, int, int], ...] = tuple(voc_colormap(len(VOC_CLASS
 def list_voc(root: str | Path, split: str, *, require_labels: bool = True) -> list[Sample]:
     """Samples of `VOC2012/ImageSets/Segmentation/<split>.txt`, in the file's order (as mmseg reads it).
 
-    Images are `JPEGImages/<id>.jpg`, labels the palette PNGs `SegmentationClass/<id>.png`.
+    Images are `JPEGImages/<id>.jpg`, labels the palette PNGs `SegmentationClass/<id>.png`, else the
+    SBD masks `SegmentationClassAug/<id>.png` that `segdeploy data voc-aug` writes. That order is
+    mmseg's voc12aug: VOC train ids keep their own masks (with the 255 border), ids only in SBD
+    (`aug.txt`) use the converted ones.
     """
     root = Path(root)
     split_file = root / "ImageSets" / "Segmentation" / f"{split}.txt"
@@ -50,12 +55,11 @@ def list_voc(root: str | Path, split: str, *, require_labels: bool = True) -> li
     samples = []
     for image_id in ids:
         image_path = root / "JPEGImages" / f"{image_id}.jpg"
-        label_path = root / "SegmentationClass" / f"{image_id}.png"
         if not image_path.is_file():
             raise SegdeployError.at(image_path, f"image listed in {split_file.name} is missing")
-        if not label_path.is_file():
-            if require_labels:
-                raise SegdeployError.at(label_path, f"no label for {image_path.name}")
-            label_path = None
+        label_path = next((root / folder / f"{image_id}.png" for folder in _LABEL_FOLDERS
+                           if (root / folder / f"{image_id}.png").is_file()), None)
+        if label_path is None and require_labels:
+            raise SegdeployError.at(root / _LABEL_FOLDERS[0] / f"{image_id}.png", f"no label for {image_path.name}")
         samples.append(Sample(image_id, image_path, label_path))
     return samples

@@ -1,7 +1,15 @@
-"""`segdeploy infer`: batch inputs through an engine and write ais_bench-layout predictions, resumably."""
+"""`segdeploy infer`: batch inputs through an engine and write ais_bench-layout predictions, resumably.
+
+Two kinds of item (see `segdeploy.inference.inputs`): dataset images, which the variant prepares
+and post-processes here, in this process, so each `<stem>_0.<fmt>` is a class map at label
+resolution (the variants that resize or average logits need them in memory); and preprocessed
+`.bin` files, whose raw output is written as ais_bench would (the argmax class map, or with
+`keep_logits` the float32 logits) for `segdeploy evaluate` to post-process.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -10,12 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from segdeploy.errors import SegdeployError
-from segdeploy.inference.inputs import InputItem
-from segdeploy.inference.predict import predict_logits
+from segdeploy.inference.inputs import InputItem, Prepared
 from segdeploy.models.spec import ModelSpec
 from segdeploy.reporting.atomic import write_json_atomic
 from segdeploy.reporting.progress import progress_bar
-from segdeploy.runtime.backend import Backend
+from segdeploy.runtime.backend import Backend, run_batch
 
 OUTFMTS = ("bin", "npy", "png")
 
@@ -23,11 +30,12 @@ OUTFMTS = ("bin", "npy", "png")
 @dataclass(frozen=True)
 class InferConfig:
     output: Path  # the parent of run folders, as ais_bench's --output
-    batch: int = 1
+    batch: int = 1  # network inputs per engine call (windows, for a windows variant)
     outfmt: str = "bin"
-    keep_logits: bool = False  # also write `<stem>_1.npy` float32 logits (C, H, W)
+    keep_logits: bool = False  # raw outputs of .bin inputs: float32 (C, H, W) logits, not class maps
     resume: Path | None = None  # an earlier run folder: finished images are skipped
     run_name: str | None = None  # ais_bench's --output_dirname; default a timestamp
+    skip_bad: bool = False  # record an unreadable input in the summary and go on
 
 
 @dataclass
@@ -36,7 +44,9 @@ class InferResult:
     written: int = 0
     skipped_done: int = 0
     seconds: float = 0.0
-    outputs: dict[str, str] = field(default_factory=dict)  # stem -> class-map file
+    outputs: dict[str, str] = field(default_factory=dict)  # stem -> output file name
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {"file", "error"} per bad input
+    compute_ms: list[float] = field(default_factory=list)  # engine time of each call
 
     @property
     def images_per_second(self) -> float:
@@ -45,7 +55,7 @@ class InferResult:
 
 def run_inference(spec: ModelSpec, backend: Backend, items: list[InputItem], config: InferConfig,
                   show_progress: bool = True) -> InferResult:
-    """Predict every item and write `<run>/<stem>_0.<fmt>` (int32 class map) atomically.
+    """Predict every item and write `<run>/<stem>_0.<fmt>` atomically, then `<run>_summary.json`.
 
     Batches are always the same consecutive chunks of `items`, and a chunk is skipped on resume
     only when every one of its images is finished, so a resumed run computes every output with the
@@ -55,42 +65,86 @@ def run_inference(spec: ModelSpec, backend: Backend, items: list[InputItem], con
         raise SegdeployError.at("--outfmt", f"must be one of {', '.join(OUTFMTS)}, got {config.outfmt!r}")
     if config.batch < 1:
         raise SegdeployError.at("--batch", f"must be at least 1, got {config.batch}")
+    if config.keep_logits and config.outfmt == "png":
+        raise SegdeployError.at("--outfmt png", "cannot hold logits; use bin or npy")
     run_dir = _run_folder(config)
     result = InferResult(run_dir)
     chunks = [items[i:i + config.batch] for i in range(0, len(items), config.batch)]
     start = time.perf_counter()
     with progress_bar("infer", len(items), enabled=show_progress) as advance:
         for chunk in chunks:
-            paths = [run_dir / _output_name(item.stem, 0, config.outfmt) for item in chunk]
-            if all(p.exists() for p in paths):
+            paths = {item.stem: run_dir / _output_name(item.stem, config.outfmt) for item in chunk}
+            if all(p.exists() for p in paths.values()):
                 result.skipped_done += len(chunk)
+                result.outputs.update({stem: p.name for stem, p in paths.items()})
             else:
-                _predict_and_write(spec, backend, chunk, paths, config)
-                result.written += len(chunk)
-            result.outputs.update({item.stem: p.name for item, p in zip(chunk, paths)})
+                _predict_and_write(spec, backend, chunk, paths, config, result)
             advance(len(chunk))
     result.seconds = time.perf_counter() - start
-    _write_summary(result, items, config)
+    _write_summary(result, items, config, backend.name)
     return result
 
 
-def _predict_and_write(spec: ModelSpec, backend: Backend, chunk: list[InputItem], paths: list[Path],
-                       config: InferConfig) -> None:
+def _predict_and_write(spec: ModelSpec, backend: Backend, chunk: list[InputItem], paths: dict[str, Path],
+                       config: InferConfig, result: InferResult) -> None:
     from segdeploy.data.binio import write_prediction
+    from segdeploy.data.variants import to_class_map
 
-    batch = np.stack([item.load() for item in chunk])  # (N, 3, H, W)
-    logits = predict_logits(spec, backend, batch)  # (N, C, H, W)
-    for item, path, sample_logits in zip(chunk, paths, logits):
-        if config.keep_logits:
-            write_prediction(path.parent / _output_name(item.stem, 1, "npy"), sample_logits, "npy")
-        class_map = sample_logits.argmax(0).astype(np.int32)  # (H, W)
-        write_prediction(path, class_map, config.outfmt)
+    prepared: list[tuple[InputItem, Prepared]] = []
+    for item in chunk:
+        try:
+            prepared.append((item, item.load()))
+        except SegdeployError as err:
+            if not config.skip_bad:
+                raise
+            result.skipped.append({"file": str(item.source), "error": str(err)})
+    inputs = [x for _, p in prepared for x in p.inputs]
+    logits = iter(_run_engine(spec, backend, inputs, config.batch, result.compute_ms))  # (C, h, w) each
+    for item, p in prepared:
+        outputs = [next(logits) for _ in p.inputs]
+        if p.geometry is not None:
+            array = to_class_map(spec, p.geometry, outputs, item.source or item.stem).astype(np.int32)
+        elif config.keep_logits:
+            array = outputs[0]
+        else:
+            array = outputs[0].argmax(0).astype(np.int32)  # (h, w): what a model ending in argmax emits
+        write_prediction(paths[item.stem], array, config.outfmt)
+        result.outputs[item.stem] = paths[item.stem].name
+        result.written += 1
 
 
-def _output_name(stem: str, k: int, fmt: str) -> str:
+def _run_engine(spec: ModelSpec, backend: Backend, inputs: list[np.ndarray], batch: int,
+                compute_ms: list[float]) -> list[np.ndarray]:
+    """Logits of each input, in engine calls of up to `batch` consecutive inputs of one size."""
+    outputs: list[np.ndarray] = []
+    start = 0
+    while start < len(inputs):
+        shape = inputs[start].shape
+        stop = start + 1
+        while stop < len(inputs) and stop - start < batch and inputs[stop].shape == shape:
+            stop += 1
+        _check_input(spec, backend, shape[1:])
+        began = time.perf_counter()
+        outputs.extend(run_batch(backend, np.stack(inputs[start:stop])))  # (n, C, h, w)
+        compute_ms.append((time.perf_counter() - began) * 1000)
+        start = stop
+    return outputs
+
+
+def _check_input(spec: ModelSpec, backend: Backend, hw: tuple[int, ...]) -> None:
+    h, w = (int(v) for v in hw)
+    if backend.fixed_hw is not None and tuple(backend.fixed_hw) != (h, w):
+        raise SegdeployError.at(f"{backend.name} engine", f"was built for {backend.fixed_hw[0]}x{backend.fixed_hw[1]} "
+                                f"inputs, got {h}x{w}; export again with --input-size {h}x{w}")
+    if spec.size_divisor > 1 and (h % spec.size_divisor or w % spec.size_divisor):
+        raise SegdeployError.at(f"input {h}x{w}", f"{spec.name} needs height and width divisible by "
+                                                  f"{spec.size_divisor}")
+
+
+def _output_name(stem: str, fmt: str) -> str:
     from segdeploy.data.binio import output_name
 
-    return output_name(stem, k, fmt)
+    return output_name(stem, 0, fmt)
 
 
 def _run_folder(config: InferConfig) -> Path:
@@ -104,16 +158,41 @@ def _run_folder(config: InferConfig) -> Path:
     return run_dir
 
 
-def _write_summary(result: InferResult, items: list[InputItem], config: InferConfig) -> None:
-    """`<run>_summary.json` beside the run folder, shaped like ais_bench's."""
+def _stats(values: list[float]) -> dict[str, float]:
+    """ais_bench's statistics block (milliseconds)."""
+    if not values:
+        return {"min": 0.0, "max": 0.0, "mean": 0.0, "median": 0.0, "percentile(99%)": 0.0, "count": 0}
+    array = np.asarray(values)
+    return {"min": float(array.min()), "max": float(array.max()), "mean": float(array.mean()),
+            "median": float(np.median(array)), "percentile(99%)": float(np.percentile(array, 99)),
+            "count": len(values)}
+
+
+def _write_summary(result: InferResult, items: list[InputItem], config: InferConfig, engine: str) -> None:
+    """`<run>_summary.json` beside the run folder, with ais_bench's keys, plus segdeploy's own below them.
+
+    NPU_compute_time is the engine call time here; host<->device copies are not separately
+    measurable on these engines, so H2D/D2H latency are null rather than invented.
+    """
+    compute = _stats(result.compute_ms)
+    done = [item for item in items if item.stem in result.outputs]
     summary = {
-        "filesinfo": {i: {"infiles": [str(item.source)], "outfiles": [str(result.run_dir / result.outputs[item.stem])]}
-                      for i, item in enumerate(items)},
+        "filesinfo": {str(i): {"infiles": [str(item.source)],
+                               "outfiles": [str(result.run_dir / result.outputs[item.stem])]}
+                      for i, item in enumerate(done)},
         "args": sys.argv,
-        "throughput": result.images_per_second,
-        "written": result.written,
-        "skipped_already_done": result.skipped_done,
-        "seconds": result.seconds,
+        "NPU_compute_time": compute,
+        "H2D_latency": None,
+        "D2H_latency": None,
+        "throughput": 1000 * config.batch / compute["mean"] if compute["mean"] > 0 else 0.0,
+        "npu_compute_time_list": result.compute_ms,
+        "pid": os.getpid(),
+        "engine": engine,
         "batchsize": config.batch,
+        "images_written": result.written,
+        "images_already_done": result.skipped_done,
+        "images_per_second": result.images_per_second,
+        "seconds": result.seconds,
+        "skipped": result.skipped,
     }
     write_json_atomic(result.run_dir.parent / f"{result.run_dir.name}_summary.json", summary)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segdeploy.data.voc import VOC_CLASSES, VOC_PALETTE
-from segdeploy.models.spec import CheckpointInfo, ModelSpec, Preprocess
+from segdeploy.models.spec import CheckpointInfo, ModelSpec, Preprocess, TrainRecipe
 
 # Offsets of the Caffe net's Crop layers, from receptive-field alignment; independent of input size.
 POOL4_CROP = 5
@@ -112,4 +112,12 @@ FCN8S_VGG16_VOC = ModelSpec(
     tiny=dict(widths=(4, 8, 8, 16, 16), fc_dim=32),
     tiny_input_size=(64, 128),
     aux_loss_weights=(),
+    # pytorch-fcn's FCN8s: one whole image per step (VOC sizes differ), SGD momentum 0.99, weight decay
+    # 5e-4, constant lr 1e-14 on a loss summed over pixels: about 2e-9 on this trainer's pixel mean
+    # (x 500 * 375 pixels), 100k iterations, validation every 4000.
+    train_recipe=TrainRecipe(
+        optimizer="sgd", lr=2e-9, momentum=0.99, weight_decay=5e-4, poly_power=0.0, min_lr=0.0,
+        iters=100000, batch_per_device=1, train_split="train", val_split="val", crop=None,
+        eval_every=4000, checkpoint_every=4000,
+    ),
 )

@@ -12,7 +12,7 @@ from torch import nn
 
 from segdeploy.data.cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
 from segdeploy.layers.vit import Block, VisionTransformer
-from segdeploy.models.spec import CheckpointInfo, ModelSpec, Preprocess, SlideWindow
+from segdeploy.models.spec import CheckpointInfo, ModelSpec, Preprocess, SlideWindow, Variant
 
 
 class MaskTransformer(nn.Module):
@@ -125,6 +125,7 @@ SEGMENTER_VITL16_MASK_CITYSCAPES = ModelSpec(
     # Single scale. Stride 512 is variant.yml's; segm/eval/miou.py defaults to 736 (6 windows).
     reference_metrics={"mIoU": 79.1},
     slide=SlideWindow(window=768, stride=512),
+    variants=(Variant("windows", "windows"),),  # one input per `slide` window, logits averaged back
     size_divisor=1,  # the network pads to its patch size itself
     tiny=dict(
         image_size=64, d_model=64, n_layers=2, n_heads=2, mlp_dim=256, decoder_heads=2, head_classes=10

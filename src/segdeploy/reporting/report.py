@@ -27,3 +27,14 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def nan_to_null(obj: Any) -> Any:
+    """`obj` with every NaN float replaced by None (strict JSON has no NaN), through dicts and lists."""
+    if isinstance(obj, float):
+        return _number(obj)
+    if isinstance(obj, dict):
+        return {key: nan_to_null(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [nan_to_null(value) for value in obj]
+    return obj

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.table import Table
 
 from segdeploy.evaluation.metrics import SegMetrics
+
+if TYPE_CHECKING:
+    from segdeploy.evaluation.cityscapes_official import OfficialScores
 
 # The order of mmseg 0.x's "Summary" table.
 SUMMARY_HEADERS: tuple[str, ...] = ("aAcc", "mIoU", "mAcc")
@@ -69,4 +73,78 @@ def bench_table(timings: Sequence, title: str | None = None, unit: str = "images
             continue
         table.add_row(t.engine, str(t.batch), f"{t.samples_per_s:.2f}", f"{t.mean_ms:.1f}", f"{t.p50_ms:.1f}",
                       f"{t.p90_ms:.1f}", f"{t.p99_ms:.1f}")
+    return table
+
+
+def official_table(ours: SegMetrics, official: "OfficialScores", class_names: Sequence[str]) -> Table:
+    """Our per-class IoU beside cityscapesscripts' on the same predictions (equal by construction),
+    then the official-only scores: iIoU per class, category IoU / iIoU."""
+    table = Table(title="official cityscapesscripts evaluation of the same predictions")
+    table.add_column("class / category")
+    for header in ("IoU (ours)", "IoU (official)", "iIoU (official)"):
+        table.add_column(header, justify="right")
+    iiou = official.class_iiou or {}
+    for name, value in zip(class_names, ours.IoU, strict=True):
+        table.add_row(name, percent(float(value)), percent(official.class_iou[name]),
+                      percent(iiou[name]) if name in iiou else "")
+    table.add_section()
+    mean_iiou = "" if official.mean_iiou is None else percent(official.mean_iiou)
+    table.add_row("mean", percent(ours.mIoU), percent(official.mean_iou), mean_iiou, style="bold")
+    table.add_section()
+    category_iiou = official.category_iiou or {}
+    for name, value in official.category_iou.items():
+        table.add_row(f"category {name}", "", percent(value),
+                      percent(category_iiou[name]) if name in category_iiou else "")
+    mean_cat_iiou = "" if official.mean_category_iiou is None else percent(official.mean_category_iiou)
+    table.add_row("category mean", "", percent(official.mean_category_iou), mean_cat_iiou, style="bold")
+    return table
+
+
+def _num(value: float, fmt: str) -> str:
+    return "-" if math.isnan(value) else format(value, fmt)
+
+
+def engines_table(report, title: str | None = None) -> Table:
+    """`segdeploy bench` side by side: one row per engine and batch; skipped ones say why."""
+    table = Table(title=title)
+    for header in ("engine", "batch", f"{report.unit}/s", "p50 ms", "p90 ms", "p99 ms", "× torch",
+                   "GFLOP/s", "% peak", "peak RSS MB"):
+        table.add_column(header, justify="left" if header == "engine" else "right")
+    for row in report.rows:
+        t = row.timing
+        if t.status != "ok":
+            table.add_row(t.engine, str(t.batch), "skipped", t.reason, *[""] * 6)
+            continue
+        table.add_row(t.engine, str(t.batch), f"{t.samples_per_s:.2f}", f"{t.p50_ms:.1f}", f"{t.p90_ms:.1f}",
+                      f"{t.p99_ms:.1f}", _num(row.ratio_to_torch, ".2f"), _num(row.gflops_per_s, ".0f"),
+                      _num(row.percent_of_peak, ".0f"), _num(row.peak_rss_mb, ".0f"))
+    return table
+
+
+def accuracy_ladder_table(report, title: str | None = None) -> Table:
+    """The accuracy gate: each engine vs PyTorch fp32 in points, pass/fail against the allowed mIoU drop."""
+    table = Table(title=title)
+    for header in ("engine", "mIoU", "Δ aAcc", "Δ mAcc", "Δ mIoU", "worst class Δ IoU", "pixel agreement",
+                   "max |Δlogit|", f"gate (Δ mIoU ≥ -{report.max_drop:g})"):
+        table.add_column(header, justify="left" if header == "engine" else "right")
+    table.add_row("torch (fp32 reference)", percent(report.reference.mIoU), *[""] * 7)
+    for e in report.engines:
+        deltas = np.asarray(e.d_class_iou)
+        worst = "-" if np.isnan(deltas).all() else f"{np.nanmin(deltas):+.2f}"
+        table.add_row(e.engine, percent(e.metrics.mIoU), f"{e.d_aAcc:+.3f}", f"{e.d_mAcc:+.3f}", f"{e.d_mIoU:+.3f}",
+                      worst, f"{e.pixel_agreement:.4%}", f"{e.max_abs_dlogit:.3g}",
+                      "pass" if e.passed else "[red]FAILED")
+    return table
+
+
+def class_delta_table(report, class_names: Sequence[str], title: str | None = None) -> Table:
+    """Per-class Δ IoU (points) of every engine vs PyTorch fp32."""
+    table = Table(title=title)
+    table.add_column("class")
+    table.add_column("torch IoU", justify="right")
+    for e in report.engines:
+        table.add_column(f"Δ {e.engine}", justify="right")
+    for i, name in enumerate(class_names):
+        table.add_row(name, percent(float(report.reference.IoU[i])),
+                      *[_num(e.d_class_iou[i], "+.2f") for e in report.engines])
     return table

@@ -1,10 +1,30 @@
-"""PyTorch eager engine."""
+"""PyTorch engines: eager fp32 (the baseline of every speed ratio), and the fastest CPU options measured here."""
 
 from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
+
+# A tuned variant must predict the same class as fp32 eager on this share of pixels of the tuning
+# input; the accuracy gate (`segdeploy bench --accuracy`) then measures its real mIoU cost.
+MIN_TUNED_AGREEMENT = 0.995
+
+
+@dataclass(frozen=True)
+class TorchOptions:
+    channels_last: bool = False
+    bf16: bool = False  # autocast convolutions and matmuls to bfloat16 (AVX-512 BF16 / AMX where present)
+    compile: bool = False  # torch.compile (inductor)
+
+    @property
+    def label(self) -> str:
+        on = [name for name in ("channels_last", "bf16", "compile") if getattr(self, name)]
+        return "+".join(on) or "eager fp32"
 
 
 class TorchBackend:
@@ -13,16 +33,68 @@ class TorchBackend:
     fixed_batch: int | None = None
     fixed_hw: tuple[int, int] | None = None
 
-    def __init__(self, model: nn.Module, device: str = "cpu", channels_last: bool = False) -> None:
+    def __init__(self, model: nn.Module, device: str = "cpu", channels_last: bool = False,
+                 options: TorchOptions | None = None, name: str | None = None) -> None:
+        self.options = options or TorchOptions(channels_last=channels_last)
         self.device = torch.device(device)
-        self.model = model.eval().to(self.device)
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        if channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
-        self.name = "torch" + ("-channels_last" if channels_last else "")
+        self.memory_format = torch.channels_last if self.options.channels_last else torch.contiguous_format
+        self.model = model.eval().to(self.device, memory_format=self.memory_format)
+        self.forward = torch.compile(self.model) if self.options.compile else self.model
+        self.name = name or "torch" + ("-channels_last" if self.options == TorchOptions(channels_last=True) else "")
 
     @torch.inference_mode()
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
         x = x.contiguous(memory_format=self.memory_format)
-        return self.model(x).float().cpu().numpy()
+        autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16) if self.options.bf16
+                    else contextlib.nullcontext())
+        with autocast:
+            logits = self.forward(x)
+        return logits.float().contiguous().cpu().numpy()
+
+
+def bf16_supported() -> bool:
+    """Whether oneDNN has native bf16 kernels here; emulated bf16 is slower than fp32."""
+    return torch.backends.mkldnn.is_available() and bool(getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported",
+                                                                 lambda: False)())
+
+
+def tune_torch(build: "callable", sample: np.ndarray, candidates: list[TorchOptions] | None = None,
+               runs: int = 2) -> tuple[TorchOptions, dict[str, float]]:
+    """The fastest options on `sample` whose predictions agree with fp32 eager; also every median in s.
+
+    Each candidate gets a fresh model from `build()` (channels_last converts weights in place). What
+    helps differs per network on the same CPU (channels_last fp32 is several times slower than
+    contiguous on Fast-SCNN's depthwise convolutions here), so it is measured rather than assumed.
+    """
+    candidates = candidates if candidates is not None else default_candidates()
+    eager = TorchBackend(build())
+    reference = eager(sample).argmax(1)
+    timings = {TorchOptions().label: _median_seconds(eager, sample, runs)}
+    best, best_s = TorchOptions(), timings[TorchOptions().label]
+    for options in candidates:
+        backend = TorchBackend(build(), options=options)
+        if np.mean(backend(sample).argmax(1) == reference) < MIN_TUNED_AGREEMENT:
+            timings[options.label] = float("nan")
+            continue
+        timings[options.label] = seconds = _median_seconds(backend, sample, runs)
+        if seconds < best_s:
+            best, best_s = options, seconds
+    return best, timings
+
+
+def default_candidates() -> list[TorchOptions]:
+    candidates = [TorchOptions(channels_last=True)]
+    if bf16_supported():
+        candidates += [TorchOptions(bf16=True), TorchOptions(channels_last=True, bf16=True)]
+    return candidates
+
+
+def _median_seconds(backend: TorchBackend, sample: np.ndarray, runs: int) -> float:
+    backend(sample)  # first call: oneDNN primitive creation, compilation
+    seconds = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        backend(sample)
+        seconds.append(time.perf_counter() - start)
+    return float(np.median(seconds))

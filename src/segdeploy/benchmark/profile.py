@@ -1,0 +1,39 @@
+"""Which operators an ONNX Runtime run spends its time in (ORT's own profiler), to explain a missed target."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from segdeploy.runtime.backend import physical_cores
+
+
+def ort_op_profile(path: str | Path, x: np.ndarray, runs: int = 1, top: int = 6) -> list[tuple[str, float, float]]:
+    """(op type, ms per run, share of kernel time) of the `top` op types over `runs` after a warm-up."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = physical_cores()
+    options.enable_profiling = True
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    session.run(None, {name: x})  # warm-up: its kernels are in the profile too, subtracted below by run count
+    for _ in range(runs):
+        session.run(None, {name: x})
+    trace = Path(session.end_profiling())
+    try:
+        events = json.loads(trace.read_text())
+    finally:
+        trace.unlink(missing_ok=True)
+    per_op: dict[str, float] = defaultdict(float)
+    for event in events:
+        if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
+            per_op[event["args"]["op_name"]] += event["dur"] / 1000.0  # µs -> ms
+    total = sum(per_op.values()) or 1.0
+    ranked = sorted(per_op.items(), key=lambda kv: -kv[1])[:top]
+    return [(op, ms / (runs + 1), ms / total) for op, ms in ranked]
