@@ -81,13 +81,17 @@ def export(args: argparse.Namespace) -> int:
 
 
 def infer(args: argparse.Namespace) -> int:
+    from segdeploy.data.variants import default_input_hw, get_variant
+    from segdeploy.evaluation.confusion import ConfusionMatrix
+    from segdeploy.evaluation.metrics import segmentation_metrics
     from segdeploy.inference.inputs import items_from_bins, items_from_dataset
     from segdeploy.inference.runner import InferConfig, run_inference
+    from segdeploy.reporting.tables import metrics_table
     from segdeploy.runtime.backend import make_backend
 
-    from segdeploy.data.variants import default_input_hw, get_variant
-
     spec = get_spec(args.model)
+    if args.evaluate and args.data_root is None:
+        raise SegdeployError.at("--evaluate", "needs --data-root (labels are read from the dataset)")
     variant = get_variant(spec, args.variant)
     if args.data_root is not None:
         if args.logits:
@@ -99,9 +103,15 @@ def infer(args: argparse.Namespace) -> int:
     backend = make_backend(spec, args.engine, args.onnx, args.checkpoint, args.trust_checkpoint, args.device)
     config = InferConfig(output=args.output, batch=args.batch, outfmt=args.outfmt, keep_logits=args.logits,
                          resume=args.resume, skip_bad=args.skip_bad)
-    result = run_inference(spec, backend, items, config)
+    confusion = ConfusionMatrix(spec.num_classes) if args.evaluate else None
+    result = run_inference(spec, backend, items, config, confusion=confusion)
     console.print(f"{backend.name}: {result.written} images predicted, {result.skipped_done} already done, "
                   f"{result.images_per_second:.2f} img/s -> {result.run_dir}")
+    if result.pipeline is not None and result.written:
+        console.print("\n".join(result.pipeline.lines()), markup=False, highlight=False)
+    if confusion is not None:
+        scored = f"{result.written} images scored while predicting (resumed images are not re-scored)"
+        console.print(metrics_table(segmentation_metrics(confusion), spec.classes, title=f"{spec.name}: {scored}"))
     _print_skipped(result.skipped, f"listed in {result.run_dir}_summary.json")
     return 0
 

@@ -18,13 +18,14 @@ SPEC = MODELS["fastscnn_cityscapes"]
 
 
 def _items(n: int, fail_at: int | None = None) -> list[InputItem]:
-    def loader(i: int):
-        def load() -> Prepared:
+    def reader(i: int):
+        def read() -> np.ndarray:
             if i == fail_at:
                 raise KeyboardInterrupt  # what Ctrl-C does in the middle of a run
-            return Prepared([np.random.default_rng(i).standard_normal((3, 64, 128), dtype=np.float32)], None)
-        return load
-    return [InputItem(f"img{i:02d}", None, loader(i)) for i in range(n)]
+            return np.random.default_rng(i).standard_normal((3, 64, 128), dtype=np.float32)
+        return read
+    return [InputItem(f"img{i:02d}", None, read=reader(i), prepare=lambda chw: Prepared([chw], None))
+            for i in range(n)]
 
 
 @pytest.fixture(scope="module")

@@ -65,13 +65,15 @@ def build_engine(name: str, model: Callable[[], nn.Module], files: EngineFiles, 
         if not openvino_available():
             raise EngineUnavailable("not installed (pip install openvino)")
         return BuiltEngine(OpenVinoBackend(path, precision="f32", name=name), path.name)
-    from segdeploy.runtime.onnxruntime_backend import OnnxRuntimeBackend
-
     import onnxruntime
 
-    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.startswith("cuda") else None
-    cache = files.ort_cache / f"{path.stem}.ort{onnxruntime.__version__}.onnx" if files.ort_cache else None
-    if cache is not None:
+    from segdeploy.runtime.onnxruntime_backend import OnnxRuntimeBackend
+
+    cuda = device.startswith("cuda")
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else None
+    cache = None  # the optimised graph is CPU-specific (NCHWc layouts): cached for the CPU provider only
+    if files.ort_cache is not None and not cuda:
+        cache = files.ort_cache / f"{path.stem}.ort{onnxruntime.__version__}.onnx"
         cache.parent.mkdir(parents=True, exist_ok=True)
     return BuiltEngine(OnnxRuntimeBackend(path, providers=providers, optimized_cache=cache, name=name), path.name)
 

@@ -7,6 +7,7 @@ EXIF tag (as photo viewers do) would misalign it with its mask.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Sequence
 
@@ -20,10 +21,11 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
 _LABEL_MODES = ("P", "L", "1")
 
 
-def _open_loaded(path: Path) -> Image.Image:
-    """Open and fully decode `path`; `load()` is what detects truncated or corrupt pixel data."""
+def _open_loaded(path: Path, data: bytes | None = None) -> Image.Image:
+    """Open and fully decode `path` (or its already read bytes `data`); `load()` is what detects
+    truncated or corrupt pixel data."""
     try:
-        img = Image.open(path)
+        img = Image.open(path if data is None else io.BytesIO(data))
         img.load()
     except FileNotFoundError:
         raise SegdeployError.at(path, "no such file") from None
@@ -45,14 +47,15 @@ def image_size(path: str | Path) -> tuple[int, int]:
     return height, width
 
 
-def read_rgb(path: str | Path) -> np.ndarray:
+def read_rgb(path: str | Path, data: bytes | None = None) -> np.ndarray:
     """Decode any common image to an (H, W, 3) uint8 RGB array, in the file's raw orientation.
 
     Grayscale, palette, CMYK and alpha images become RGB (alpha is dropped, not composited);
-    16-bit images are scaled to 8 bits.
+    16-bit images are scaled to 8 bits. `data`: the file's bytes, already read (errors still name
+    `path`), so reading and decoding can be timed and overlapped separately.
     """
     path = Path(path)
-    img = _open_loaded(path)
+    img = _open_loaded(path, data)
     if img.mode in _SIXTEEN_BIT_MODES or img.mode == "F":
         gray = np.asarray(img, dtype=np.float64)
         # Pillow's own convert() clips 16-bit values at 255 instead of scaling them.

@@ -8,6 +8,7 @@ from typing import Callable
 
 import numpy as np
 
+from segdeploy.data.cityscapes import Sample
 from segdeploy.data.variants import Geometry
 from segdeploy.errors import SegdeployError
 from segdeploy.models.spec import ModelSpec
@@ -27,26 +28,45 @@ class Prepared:
 
 @dataclass(frozen=True)
 class InputItem:
-    """One sample to predict: its output stem, where it comes from, and how to prepare it."""
+    """One sample to predict: its output stem, where it comes from, and how to prepare it.
+
+    Reading (I/O) and preparing (decode, resize, normalise) are separate so the pipeline can time
+    and overlap them; `label`, when known, gives the (H, W) ground truth for scoring while predicting.
+    """
 
     stem: str
     source: Path | None
-    load: Callable[[], Prepared]
+    read: Callable[[], object]
+    prepare: Callable[[object], Prepared]
+    label: Callable[[], np.ndarray] | None = None
+
+    def load(self) -> Prepared:
+        return self.prepare(self.read())
 
 
 def items_from_dataset(spec: ModelSpec, root: Path, split: str, variant: str | None = None) -> list[InputItem]:
     """Every image of `split` under a dataset root in its real on-disk layout, prepared per `variant`."""
-    from segdeploy.data.datasets import list_samples
+    from segdeploy.data.datasets import list_samples, read_label
     from segdeploy.data.images import read_rgb
     from segdeploy.data.variants import get_variant, make_inputs
 
     chosen = get_variant(spec, variant)
 
-    def loader(path: Path) -> Callable[[], Prepared]:
-        return lambda: Prepared(*make_inputs(spec, chosen, read_rgb(path)))
+    def item(sample: Sample) -> InputItem:
+        path = sample.image_path
+        label = None if sample.label_path is None else (lambda: read_label(spec.dataset, sample))
+        return InputItem(sample.stem, path, read=lambda: _read_bytes(path),
+                         prepare=lambda data: Prepared(*make_inputs(spec, chosen, read_rgb(path, data))),
+                         label=label)
 
-    return [InputItem(s.stem, s.image_path, loader(s.image_path))
-            for s in list_samples(spec.dataset, root, split, require_labels=False)]
+    return [item(s) for s in list_samples(spec.dataset, root, split, require_labels=False)]
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise SegdeployError.at(path, f"cannot read ({err.strerror or err})") from None
 
 
 def items_from_bins(folder: Path, input_hw: tuple[int, int] | None = None, info: Path | None = None,
@@ -68,11 +88,13 @@ def items_from_bins(folder: Path, input_hw: tuple[int, int] | None = None, info:
             raise SegdeployError.at(path, "size unknown: not in the .info file; pass --info or --input-size")
         return size
 
-    def loader(path: Path) -> Callable[[], Prepared]:
-        return lambda: Prepared([read_input_bin(path, (3, *size_of(path)))[0]], None)
+    def item(path: Path) -> InputItem:
+        # ais_bench names outputs after the input file cut at its first dot
+        return InputItem(path.name.split(".", 1)[0], path,
+                         read=lambda: read_input_bin(path, (3, *size_of(path)))[0],  # (3, H, W)
+                         prepare=lambda chw: Prepared([chw], None))
 
-    # ais_bench names outputs after the input file cut at its first dot
-    return [InputItem(p.name.split(".", 1)[0], p, loader(p)) for p in paths]
+    return [item(p) for p in paths]
 
 
 def _sizes_from_info(path: Path, required: bool) -> dict[str, tuple[int, int]]:

@@ -73,13 +73,14 @@ class PipelineResult:
 
 @dataclass(frozen=True)
 class Stages(Generic[Item]):
-    """What the pipeline calls: `read(item) -> raw`, `preprocess(raw) -> (3, H, W)`, `infer(batch)`,
-    `postprocess(item, output)`. `infer` takes and returns stacked arrays."""
+    """What the pipeline calls, per item: `read(item) -> raw` (I/O), `preprocess(item, raw) -> loaded`
+    (decode, normalise); per batch: `infer(items, loaded) -> outputs` (one per item); per item:
+    `postprocess(item, loaded, output)` (class maps, files, metric)."""
 
     read: Callable[[Item], object]
-    preprocess: Callable[[object], np.ndarray]
-    infer: Callable[[np.ndarray], np.ndarray]
-    postprocess: Callable[[Item, np.ndarray], None]
+    preprocess: Callable[[Item, object], object]
+    infer: Callable[[list, list], list]
+    postprocess: Callable[[Item, object, object], None]
 
 
 def run_pipeline(items: Sequence[Item], stages: Stages[Item], batch: int, workers: int = 2,
@@ -94,11 +95,11 @@ def run_pipeline(items: Sequence[Item], stages: Stages[Item], batch: int, worker
     post_thread.start()
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for chunk, tensors in _batches(items, stages, stats, pool, batch, max(prefetch, batch)):
+            for chunk, loaded in _batches(items, stages, stats, pool, batch, max(prefetch, batch)):
                 t0 = time.perf_counter()
-                outputs = stages.infer(np.stack(tensors))
+                outputs = stages.infer(chunk, loaded)
                 stats["inference"].add(time.perf_counter() - t0, len(chunk))
-                _put(post_queue, (chunk, outputs), post_error)
+                _put(post_queue, (chunk, loaded, outputs), post_error)
     finally:
         post_queue.put(None)
         post_thread.join()
@@ -108,7 +109,8 @@ def run_pipeline(items: Sequence[Item], stages: Stages[Item], batch: int, worker
 
 
 def _batches(items, stages, stats, pool, batch, prefetch):
-    """Consecutive chunks of `batch` loaded items, with up to `prefetch` items loading ahead, in order."""
+    """Consecutive chunks of `batch` items with what `_load` made of them; up to `prefetch` items load
+    ahead, and chunks come in order, so batch composition never depends on timing."""
     pending: collections.deque[tuple[object, Future]] = collections.deque()
     upcoming = iter(items)
 
@@ -117,22 +119,22 @@ def _batches(items, stages, stats, pool, batch, prefetch):
             pending.append((item, pool.submit(_load, item, stages, stats)))
 
     top_up()
-    chunk, tensors = [], []
+    chunk, loaded = [], []
     while pending:
         item, future = pending.popleft()
-        tensors.append(future.result())
+        loaded.append(future.result())
         chunk.append(item)
         top_up()
         if len(chunk) == batch or not pending:
-            yield chunk, tensors
-            chunk, tensors = [], []
+            yield chunk, loaded
+            chunk, loaded = [], []
 
 
-def _load(item, stages: Stages, stats: dict[str, StageStats]) -> np.ndarray:
+def _load(item, stages: Stages, stats: dict[str, StageStats]) -> object:
     t0 = time.perf_counter()
     raw = stages.read(item)
     t1 = time.perf_counter()
-    tensor = stages.preprocess(raw)
+    tensor = stages.preprocess(item, raw)
     t2 = time.perf_counter()
     stats["data read"].add(t1 - t0)  # list.append is atomic under the GIL
     stats["preprocess"].add(t2 - t1)
@@ -144,11 +146,11 @@ def _post_worker(q: queue.Queue, stages: Stages, stats: dict[str, StageStats], e
     while (job := q.get()) is not None:
         if errors:
             continue  # drain so the producer never blocks; the first error is re-raised by run_pipeline
-        chunk, outputs = job
+        chunk, loaded, outputs = job
         try:
-            for item, output in zip(chunk, outputs):
+            for item, one_loaded, output in zip(chunk, loaded, outputs):
                 t0 = time.perf_counter()
-                stages.postprocess(item, output)
+                stages.postprocess(item, one_loaded, output)
                 stats["postprocess"].add(time.perf_counter() - t0)
             if on_done is not None:
                 on_done(len(chunk))

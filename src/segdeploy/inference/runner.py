@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from segdeploy.errors import SegdeployError
-from segdeploy.inference.inputs import InputItem, Prepared
+from segdeploy.evaluation.confusion import ConfusionMatrix
+from segdeploy.inference.inputs import InputItem
+from segdeploy.inference.pipeline import PipelineResult, Stages, run_pipeline
 from segdeploy.models.spec import ModelSpec
 from segdeploy.reporting.atomic import write_json_atomic
 from segdeploy.reporting.progress import progress_bar
@@ -47,70 +49,112 @@ class InferResult:
     outputs: dict[str, str] = field(default_factory=dict)  # stem -> output file name
     skipped: list[dict[str, str]] = field(default_factory=list)  # {"file", "error"} per bad input
     compute_ms: list[float] = field(default_factory=list)  # engine time of each call
+    pipeline: PipelineResult | None = None  # per-stage timing of what was computed
 
     @property
     def images_per_second(self) -> float:
         return self.written / self.seconds if self.seconds > 0 else 0.0
 
 
+@dataclass(frozen=True)
+class _Bad:
+    """An input that could not be read or prepared, kept in place so batches keep their composition."""
+
+    error: SegdeployError
+
+
 def run_inference(spec: ModelSpec, backend: Backend, items: list[InputItem], config: InferConfig,
-                  show_progress: bool = True) -> InferResult:
+                  show_progress: bool = True, confusion: ConfusionMatrix | None = None,
+                  workers: int = 2) -> InferResult:
     """Predict every item and write `<run>/<stem>_0.<fmt>` atomically, then `<run>_summary.json`.
 
-    Batches are always the same consecutive chunks of `items`, and a chunk is skipped on resume
-    only when every one of its images is finished, so a resumed run computes every output with the
-    same batch composition as an uninterrupted one: the files are byte-identical.
+    Reading and preprocessing run ahead in `workers` threads and writing runs behind the engine
+    (`segdeploy.inference.pipeline`). Batches are always the same consecutive chunks of `items`,
+    and a chunk is skipped on resume only when every one of its images is finished, so a resumed
+    run computes every output with the same batch composition as an uninterrupted one: the files
+    are byte-identical. With `confusion`, labelled dataset images are scored as they are written.
     """
+    _check_config(config)
+    run_dir = _run_folder(config)
+    result = InferResult(run_dir)
+    todo: list[InputItem] = []
+    for chunk in (items[i:i + config.batch] for i in range(0, len(items), config.batch)):
+        paths = {item.stem: run_dir / _output_name(item.stem, config.outfmt) for item in chunk}
+        if all(p.exists() for p in paths.values()):
+            result.skipped_done += len(chunk)
+            result.outputs.update({stem: p.name for stem, p in paths.items()})
+        else:
+            todo.extend(chunk)  # whole chunks only: the pipeline re-forms exactly these batches
+    stages = _stages(spec, backend, config, result, confusion)
+    start = time.perf_counter()
+    with progress_bar("infer", len(todo), enabled=show_progress) as advance:
+        result.pipeline = run_pipeline(todo, stages, batch=config.batch, workers=workers, on_done=advance)
+    result.seconds = time.perf_counter() - start
+    _write_summary(result, items, config, backend.name)
+    return result
+
+
+def _check_config(config: InferConfig) -> None:
     if config.outfmt not in OUTFMTS:
         raise SegdeployError.at("--outfmt", f"must be one of {', '.join(OUTFMTS)}, got {config.outfmt!r}")
     if config.batch < 1:
         raise SegdeployError.at("--batch", f"must be at least 1, got {config.batch}")
     if config.keep_logits and config.outfmt == "png":
         raise SegdeployError.at("--outfmt png", "cannot hold logits; use bin or npy")
-    run_dir = _run_folder(config)
-    result = InferResult(run_dir)
-    chunks = [items[i:i + config.batch] for i in range(0, len(items), config.batch)]
-    start = time.perf_counter()
-    with progress_bar("infer", len(items), enabled=show_progress) as advance:
-        for chunk in chunks:
-            paths = {item.stem: run_dir / _output_name(item.stem, config.outfmt) for item in chunk}
-            if all(p.exists() for p in paths.values()):
-                result.skipped_done += len(chunk)
-                result.outputs.update({stem: p.name for stem, p in paths.items()})
-            else:
-                _predict_and_write(spec, backend, chunk, paths, config, result)
-            advance(len(chunk))
-    result.seconds = time.perf_counter() - start
-    _write_summary(result, items, config, backend.name)
-    return result
 
 
-def _predict_and_write(spec: ModelSpec, backend: Backend, chunk: list[InputItem], paths: dict[str, Path],
-                       config: InferConfig, result: InferResult) -> None:
+def _stages(spec: ModelSpec, backend: Backend, config: InferConfig, result: InferResult,
+            confusion: ConfusionMatrix | None) -> Stages[InputItem]:
+    """The four pipeline stages of `infer`: read, prepare (variant), engine, class map + file (+ metric)."""
+
+    def guarded(step):
+        def run(*args):
+            try:
+                return step(*args)
+            except SegdeployError as err:
+                if not config.skip_bad:
+                    raise
+                return _Bad(err)
+        return run
+
+    def infer(chunk: list[InputItem], prepared: list) -> list:
+        good = [p for p in prepared if not isinstance(p, _Bad)]
+        logits = iter(_run_engine(spec, backend, [x for p in good for x in p.inputs], config.batch,
+                                  result.compute_ms))  # (C, h, w) each
+        return [None if isinstance(p, _Bad) else [next(logits) for _ in p.inputs] for p in prepared]
+
+    def postprocess(item: InputItem, prepared, outputs) -> None:
+        if isinstance(prepared, _Bad):
+            result.skipped.append({"file": str(item.source), "error": str(prepared.error)})
+        else:
+            _write_output(spec, config, result, confusion, item, prepared, outputs)
+
+    return Stages(read=guarded(lambda item: item.read()), preprocess=guarded(_prepare), infer=infer,
+                  postprocess=postprocess)
+
+
+def _prepare(item: InputItem, raw: object):
+    return raw if isinstance(raw, _Bad) else item.prepare(raw)
+
+
+def _write_output(spec: ModelSpec, config: InferConfig, result: InferResult, confusion: ConfusionMatrix | None,
+                  item: InputItem, prepared, outputs: list[np.ndarray]) -> None:
+    """One image's file: its class map at label resolution (dataset images), or the raw output (.bin)."""
     from segdeploy.data.binio import write_prediction
     from segdeploy.data.variants import to_class_map
 
-    prepared: list[tuple[InputItem, Prepared]] = []
-    for item in chunk:
-        try:
-            prepared.append((item, item.load()))
-        except SegdeployError as err:
-            if not config.skip_bad:
-                raise
-            result.skipped.append({"file": str(item.source), "error": str(err)})
-    inputs = [x for _, p in prepared for x in p.inputs]
-    logits = iter(_run_engine(spec, backend, inputs, config.batch, result.compute_ms))  # (C, h, w) each
-    for item, p in prepared:
-        outputs = [next(logits) for _ in p.inputs]
-        if p.geometry is not None:
-            array = to_class_map(spec, p.geometry, outputs, item.source or item.stem).astype(np.int32)
-        elif config.keep_logits:
-            array = outputs[0]
-        else:
-            array = outputs[0].argmax(0).astype(np.int32)  # (h, w): what a model ending in argmax emits
-        write_prediction(paths[item.stem], array, config.outfmt)
-        result.outputs[item.stem] = paths[item.stem].name
-        result.written += 1
+    if prepared.geometry is not None:
+        array = to_class_map(spec, prepared.geometry, outputs, item.source or item.stem).astype(np.int32)
+        if confusion is not None and item.label is not None:
+            confusion.update(array, item.label())
+    elif config.keep_logits:
+        array = outputs[0]
+    else:
+        array = outputs[0].argmax(0).astype(np.int32)  # (h, w): what a model ending in argmax emits
+    path = result.run_dir / _output_name(item.stem, config.outfmt)
+    write_prediction(path, array, config.outfmt)
+    result.outputs[item.stem] = path.name
+    result.written += 1
 
 
 def _run_engine(spec: ModelSpec, backend: Backend, inputs: list[np.ndarray], batch: int,

@@ -8,6 +8,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, IO
 
+# mkstemp creates files readable by the owner only; finished files get the usual umask-based mode.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def write_atomic(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
     """Call `write(f)` on a temporary file beside `path`, fsync it, then rename it over `path`."""
@@ -19,6 +23,7 @@ def write_atomic(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,7 +60,7 @@ def bf16_supported() -> bool:
                                                                  lambda: False)())
 
 
-def tune_torch(build: "callable", sample: np.ndarray, candidates: list[TorchOptions] | None = None,
+def tune_torch(build: Callable[[], nn.Module], sample: np.ndarray, candidates: list[TorchOptions] | None = None,
                runs: int = 2) -> tuple[TorchOptions, dict[str, float]]:
     """The fastest options on `sample` whose predictions agree with fp32 eager; also every median in s.
 
