@@ -232,6 +232,10 @@ def _args_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images", type=int, default=20, help="images scored by --accuracy")
     p.add_argument("--max-drop", type=float, default=0.5,
                    help="mIoU points an engine may lose vs PyTorch fp32 before it is marked failed")
+    p.add_argument("--e2e", action="store_true",
+                   help="end to end on --data-root: read, decode, infer, post-process and score overlapped, "
+                        "per-stage throughput, next to the same engine's pure inference")
+    p.add_argument("--workers", type=int, default=2, help="--e2e: threads reading and preprocessing ahead")
 
 
 def engine_list(text: str) -> list[str]:

@@ -151,14 +151,18 @@ def bench(args: argparse.Namespace) -> int:
     from segdeploy.reporting.tables import accuracy_ladder_table, class_delta_table, engines_table
 
     spec = get_spec(args.model)
-    if args.accuracy and args.data_root is None:
-        raise SegdeployError.at("--accuracy", "needs --data-root ROOT (labelled images to score the engines on)")
+    for flag, wanted in (("--accuracy", args.accuracy), ("--e2e", args.e2e)):
+        if wanted and args.data_root is None:
+            raise SegdeployError.at(flag, "needs --data-root ROOT (labelled images to run the engines on)")
     engines = tuple(args.engine or ["onnxruntime" if args.onnx is not None else "torch"])
     config = BenchConfig(engines=engines, batches=tuple(args.batch), warmup=args.warmup, loop=args.loop,
                          checkpoint=args.checkpoint, trust=args.trust_checkpoint, onnx=args.onnx, device=args.device,
                          work_dir=args.work_dir, calib_root=args.calib_root, calib_images=args.calib_images,
                          split=args.split)
-    config = bench_input_hw(spec, config, args.input_size, args.data_root if args.accuracy else None)
+    config = bench_input_hw(spec, config, args.input_size,
+                            args.data_root if args.accuracy or args.e2e else None)
+    if args.e2e:
+        return _bench_e2e(spec, config, args)
     report = run_bench(spec, config, log=console.print)
     hw = report.input_hw
     console.print(engines_table(report, title=f"{spec.name} @ {hw[0]}x{hw[1]} ({report.gflops_per_sample:.1f} "
@@ -181,6 +185,22 @@ def bench(args: argparse.Namespace) -> int:
     if args.accuracy and accuracy.failed():
         raise SegdeployError.at("--max-drop", f"{', '.join(accuracy.failed())} lost more than {args.max_drop:g} "
                                               "mIoU points against PyTorch fp32 (table above)")
+    return 0
+
+
+def _bench_e2e(spec, config, args: argparse.Namespace) -> int:
+    from segdeploy.benchmark.e2e import run_e2e
+    from segdeploy.reporting.atomic import write_json_atomic
+    from segdeploy.reporting.tables import e2e_table
+
+    rows = run_e2e(spec, config, args.data_root, workers=args.workers, log=console.print)
+    for row in rows:
+        console.print(f"{row.engine}, batch {row.batch}:", highlight=False)
+        console.print("\n".join("  " + line for line in row.pipeline.lines()), markup=False, highlight=False)
+    console.print(e2e_table(rows, title=f"{spec.name}: end to end vs pure inference, {config.input_hw[0]}x"
+                                        f"{config.input_hw[1]}, {args.data_root}"))
+    if args.json:
+        write_json_atomic(args.json, {"model": spec.name, "e2e": [row.to_json() for row in rows]})
     return 0
 
 

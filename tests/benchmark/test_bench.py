@@ -98,3 +98,18 @@ def test_a_batch_that_cannot_run_is_skipped_and_the_sweep_goes_on(work, tmp_path
     assert status[("onnxruntime", 2)].status == "skipped" and "batch 1 only" in status[("onnxruntime", 2)].reason
     assert status[("onnxruntime", 1)].status == "ok"
     assert status[("torch", 2)].status == "ok" and status[("torch", 1)].status == "ok"
+
+
+def test_e2e_reports_every_stage_next_to_pure_inference(work, capsys):
+    root, config, _, _ = work
+    code = main(["bench", "--model", SPEC.name, "--engine", "onnxruntime", "--e2e", "--data-root",
+                 str(root / "data"), "--batch", "1,2", "--warmup", "1", "--loop", "2", "--work-dir",
+                 str(config.work_dir), "--json", str(root / "e2e.json")])
+    out = capsys.readouterr().out
+    assert code == 0
+    for stage in ("[e2e]", "[data read]", "[preprocess]", "[inference]", "[postprocess]"):
+        assert stage in out
+    rows = json.loads((root / "e2e.json").read_text())["e2e"]
+    assert [r["batch"] for r in rows] == [1, 2]
+    assert all(r["e2e_images_per_s"] > 0 and r["pure_images_per_s"] > 0 for r in rows)
+    assert rows[0]["mIoU"] == pytest.approx(rows[1]["mIoU"])  # the batch size does not change predictions

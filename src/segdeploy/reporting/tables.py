@@ -148,3 +148,14 @@ def class_delta_table(report, class_names: Sequence[str], title: str | None = No
         table.add_row(name, percent(float(report.reference.IoU[i])),
                       *[_num(e.d_class_iou[i], "+.2f") for e in report.engines])
     return table
+
+
+def e2e_table(rows: Sequence, title: str | None = None) -> Table:
+    """Per engine and batch: pure-inference vs end-to-end images/s, their ratio, the bottleneck stage."""
+    table = Table(title=title)
+    for header in ("engine", "batch", "pure images/s", "e2e images/s", "e2e / pure", "bottleneck", "mIoU"):
+        table.add_column(header, justify="left" if header in ("engine", "bottleneck") else "right")
+    for row in rows:
+        table.add_row(row.engine, str(row.batch), f"{row.pure_images_per_s:.2f}", f"{row.pipeline.throughput:.2f}",
+                      f"{row.ratio:.2f}", row.pipeline.bottleneck, percent(row.mIoU))
+    return table

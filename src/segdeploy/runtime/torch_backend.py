@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,7 +41,9 @@ class TorchBackend:
         self.device = torch.device(device)
         self.memory_format = torch.channels_last if self.options.channels_last else torch.contiguous_format
         self.model = model.eval().to(self.device, memory_format=self.memory_format)
-        self.forward = torch.compile(self.model) if self.options.compile else self.model
+        # dynamic=False: one specialised graph per batch size (the warm-up pays each compile) instead of
+        # the generic dynamic-shape kernels torch switches to when a second batch size shows up.
+        self.forward = torch.compile(self.model, dynamic=False) if self.options.compile else self.model
         self.name = name or "torch" + ("-channels_last" if self.options == TorchOptions(channels_last=True) else "")
 
     @torch.inference_mode()
@@ -65,15 +68,17 @@ def tune_torch(build: Callable[[], nn.Module], sample: np.ndarray, candidates: l
     """The fastest options on `sample` whose predictions agree with fp32 eager; also every median in s.
 
     Each candidate gets a fresh model from `build()` (channels_last converts weights in place). What
-    helps differs per network on the same CPU (channels_last fp32 is several times slower than
-    contiguous on Fast-SCNN's depthwise convolutions here), so it is measured rather than assumed.
+    helps differs per network and per CPU (oneDNN's blocked layouts, native bf16 or not, how much
+    time goes to ops outside convolutions), so it is measured rather than assumed.
     """
-    candidates = candidates if candidates is not None else default_candidates()
     eager = TorchBackend(build())
     reference = eager(sample).argmax(1)
     timings = {TorchOptions().label: _median_seconds(eager, sample, runs)}
     best, best_s = TorchOptions(), timings[TorchOptions().label]
-    for options in candidates:
+    candidates = candidates if candidates is not None else default_candidates()
+    # torch.compile costs tens of seconds per variant, so it is tried once, on the best of the others.
+    for options in [*candidates, None]:
+        options = options or dataclasses.replace(best, compile=True)
         backend = TorchBackend(build(), options=options)
         if np.mean(backend(sample).argmax(1) == reference) < MIN_TUNED_AGREEMENT:
             timings[options.label] = float("nan")
