@@ -12,7 +12,7 @@ from segdeploy.runtime.backend import Backend, run_batch
 def predict_logits(spec: ModelSpec, backend: Backend, images: np.ndarray, window_batch: int = 4) -> np.ndarray:
     """(N, 3, H, W) normalised images -> (N, C, H, W) float32 logits at input resolution."""
     if spec.slide is None:
-        _check_size(spec, backend, images.shape[2:])
+        check_input_size(spec, backend, images.shape[2:])
         return run_batch(backend, images)
     return np.stack([_slide_one(spec, backend, image, window_batch) for image in images])
 
@@ -23,13 +23,14 @@ def _slide_one(spec: ModelSpec, backend: Backend, image: np.ndarray, window_batc
 
     assert spec.slide is not None
     windows, layout = split_windows(image, spec.slide.window, spec.slide.stride)  # (K, 3, ws, ws)
-    _check_size(spec, backend, windows.shape[2:])
+    check_input_size(spec, backend, windows.shape[2:])
     logits = np.concatenate([run_batch(backend, windows[i:i + window_batch])
                              for i in range(0, len(windows), window_batch)])  # (K, C, ws, ws)
     return merge_windows(logits, layout)  # (C, H, W)
 
 
-def _check_size(spec: ModelSpec, backend: Backend, hw: tuple[int, ...]) -> None:
+def check_input_size(spec: ModelSpec, backend: Backend, hw: tuple[int, ...]) -> None:
+    """One-line errors for an input the engine was not built for or the network cannot take."""
     hw = tuple(int(v) for v in hw)
     if backend.fixed_hw is not None and tuple(backend.fixed_hw) != hw:
         raise SegdeployError.at(

@@ -21,6 +21,7 @@ from segdeploy.errors import SegdeployError
 from segdeploy.evaluation.confusion import ConfusionMatrix
 from segdeploy.inference.inputs import InputItem
 from segdeploy.inference.pipeline import PipelineResult, Stages, run_pipeline
+from segdeploy.inference.predict import check_input_size
 from segdeploy.models.spec import ModelSpec
 from segdeploy.reporting.atomic import write_json_atomic
 from segdeploy.reporting.progress import progress_bar
@@ -167,22 +168,12 @@ def _run_engine(spec: ModelSpec, backend: Backend, inputs: list[np.ndarray], bat
         stop = start + 1
         while stop < len(inputs) and stop - start < batch and inputs[stop].shape == shape:
             stop += 1
-        _check_input(spec, backend, shape[1:])
+        check_input_size(spec, backend, shape[1:])
         began = time.perf_counter()
         outputs.extend(run_batch(backend, np.stack(inputs[start:stop])))  # (n, C, h, w)
         compute_ms.append((time.perf_counter() - began) * 1000)
         start = stop
     return outputs
-
-
-def _check_input(spec: ModelSpec, backend: Backend, hw: tuple[int, ...]) -> None:
-    h, w = (int(v) for v in hw)
-    if backend.fixed_hw is not None and tuple(backend.fixed_hw) != (h, w):
-        raise SegdeployError.at(f"{backend.name} engine", f"was built for {backend.fixed_hw[0]}x{backend.fixed_hw[1]} "
-                                f"inputs, got {h}x{w}; export again with --input-size {h}x{w}")
-    if spec.size_divisor > 1 and (h % spec.size_divisor or w % spec.size_divisor):
-        raise SegdeployError.at(f"input {h}x{w}", f"{spec.name} needs height and width divisible by "
-                                                  f"{spec.size_divisor}")
 
 
 def _output_name(stem: str, fmt: str) -> str:
