@@ -60,6 +60,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--loop", type=int, default=3)
     parser.add_argument("--work-dir", type=Path, default=HERE / "work")
+    parser.add_argument("--engines", default=",".join(ENGINES),
+                        help="comma-separated subset (e.g. skip int8 calibration of Segmenter-L)")
     args = parser.parse_args()
     console = Console(width=160)
     for name in args.cases.split(","):
@@ -74,7 +76,8 @@ def main() -> None:
 def run_case(name: str, case: Case, args, console: Console) -> dict:
     spec = get_spec(case.model)
     loop = 1 if name == "segmenter" else args.loop
-    config = BenchConfig(engines=ENGINES, batches=case.batches, warmup=args.warmup, loop=loop, input_hw=case.hw,
+    engines = tuple(args.engines.split(","))
+    config = BenchConfig(engines=engines, batches=case.batches, warmup=args.warmup, loop=loop, input_hw=case.hw,
                          checkpoint=case.checkpoint, work_dir=args.work_dir, show_progress=False)
     console.rule(f"[bold]{name}: {spec.name} @ {case.hw[0]}x{case.hw[1]}")
     report = run_bench(spec, config, log=console.print)
@@ -83,7 +86,7 @@ def run_case(name: str, case: Case, args, console: Console) -> dict:
     result = {"case": name, "machine": machine(), **report.to_json(), "targets": targets(name, report)}
     if case.accuracy:
         result["accuracy"] = demo_accuracy(spec, config, report, args.work_dir, console)
-    result["profile"] = profile(spec, config, case, console)
+    result["profile"] = profile(spec, config, case, console, with_int8="onnxruntime-int8" in engines)
     console.print(json.dumps(result["targets"], indent=1))
     return result
 
@@ -99,13 +102,14 @@ def demo_accuracy(spec, config: BenchConfig, report: BenchReport, work_dir: Path
     return accuracy.to_json(spec.classes)
 
 
-def profile(spec, config: BenchConfig, case: Case, console: Console) -> dict:
-    """Top ONNX Runtime op types at batch 1 for the fp32 and int8 files."""
-    files = prepare_engine_files(spec, config, case.hw, model_factory(spec, case.checkpoint, False), {"int8"},
-                                 console.print)
+def profile(spec, config: BenchConfig, case: Case, console: Console, with_int8: bool) -> dict:
+    """Top ONNX Runtime op types at batch 1 for the fp32 (and int8) files."""
+    files = prepare_engine_files(spec, config, case.hw, model_factory(spec, case.checkpoint, False),
+                                 {"int8"} if with_int8 else {"fp32"}, console.print)
     x = np.random.default_rng(0).standard_normal((1, 3, *case.hw), dtype=np.float32)
     out = {}
-    for label, path in (("onnxruntime fp32", files.fp32), ("onnxruntime int8", files.int8)):
+    paths = [("onnxruntime fp32", files.fp32)] + ([("onnxruntime int8", files.int8)] if with_int8 else [])
+    for label, path in paths:
         ops = ort_op_profile(path, x)
         out[label] = [{"op": op, "ms": ms, "share": share} for op, ms, share in ops]
         console.print(f"{label} top ops: " + ", ".join(f"{op} {share:.0%}" for op, _, share in ops))
