@@ -121,12 +121,12 @@ def run_bench(spec: ModelSpec, config: BenchConfig, log=print, tiny: bool = Fals
     from segdeploy.benchmark.engines import files_needed
     from segdeploy.benchmark.peak import measure_matmul_peak
     from segdeploy.export.onnx_export import default_input_hw
-    from segdeploy.reporting.zoo import forward_flops
+    from segdeploy.reporting.zoo import spec_flops
 
     hw = config.input_hw or (config.onnx and _static_hw(config.onnx)) or default_input_hw(spec, tiny)
     build = model_factory(spec, config.checkpoint, config.trust, tiny)
     files = prepare_engine_files(spec, config, hw, build, files_needed(list(config.engines)), log, tiny)
-    flops = forward_flops(build(), hw)
+    flops = spec_flops(spec, hw, tiny)
     peak = measure_matmul_peak(config.peak_n)
     log(f"fp32 matmul peak: {peak.gflops:.0f} GFLOP/s ({peak.library} sgemm {peak.n}x{peak.n}, "
         f"{peak.threads} threads); model: {flops / 1e9:.1f} GFLOPs per input")

@@ -33,6 +33,13 @@ def forward_flops(model: torch.nn.Module, input_hw: tuple[int, int]) -> float:
     return float(counter.get_total_flops())
 
 
+def spec_flops(spec: ModelSpec, input_hw: tuple[int, int], tiny: bool = False) -> float:
+    """FLOPs of `spec`'s network at `input_hw`, built on the meta device (no weights, no compute)."""
+    with torch.device("meta"):
+        model = spec.build(**spec.tiny) if tiny else spec.build()
+    return forward_flops(model, input_hw)
+
+
 def zoo_rows(specs: Iterable[ModelSpec], with_flops: bool = True) -> list[ZooRow]:
     """Build each model on the meta device (no memory, no compute) to count parameters and FLOPs."""
     from segdeploy.export.onnx_export import default_input_hw
@@ -40,11 +47,9 @@ def zoo_rows(specs: Iterable[ModelSpec], with_flops: bool = True) -> list[ZooRow
     rows = []
     for spec in specs:
         with torch.device("meta"):
-            model = spec.build()
-        params = sum(p.numel() for p in model.parameters())
-        gflops = forward_flops(model, default_input_hw(spec)) / 1e9 if with_flops else None
+            params = sum(p.numel() for p in spec.build().parameters())
+        gflops = spec_flops(spec, default_input_hw(spec)) / 1e9 if with_flops else None
         rows.append(ZooRow(spec, params, gflops))
-        del model
     return rows
 
 
