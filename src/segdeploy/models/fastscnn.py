@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from segdeploy.data.cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
 from segdeploy.layers.conv import ConvBNReLU, InvertedResidual, SeparableConv
-from segdeploy.models.spec import CheckpointInfo, ModelSpec, Preprocess
+from segdeploy.models.spec import IMAGENET, CheckpointInfo, ModelSpec
 
 
 def _resize(x: Tensor, size: tuple[int, int] | torch.Size) -> Tensor:
@@ -212,7 +212,7 @@ FASTSCNN_CITYSCAPES = ModelSpec(
     palette=CITYSCAPES_PALETTE,
     input_size=(1024, 2048),
     # ImageNet statistics from SegmenTron's cityscapes_fast_scnn.yaml (not its 0.5/0.5 default).
-    preprocess=Preprocess(mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375)),
+    preprocess=IMAGENET,
     manifest="fastscnn_cityscapes.json",
     checkpoint=CheckpointInfo(
         file_name="best_model.pth",

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from segdeploy.data.voc import VOC_CLASSES, VOC_PALETTE
 from segdeploy.layers.conv import ConvBNReLU
 from segdeploy.layers.resnet import DilatedResNet, v1c_stem
-from segdeploy.models.spec import CheckpointInfo, ModelSpec, Preprocess, TrainRecipe, Variant
+from segdeploy.models.spec import IMAGENET, CheckpointInfo, ModelSpec, TrainRecipe, Variant
 
 
 class FCNHead(nn.Module):
@@ -104,7 +104,7 @@ FCN_R50_D8_VOC = ModelSpec(
     classes=VOC_CLASSES,
     palette=VOC_PALETTE,
     input_size=(500, 500),
-    preprocess=Preprocess(mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375)),
+    preprocess=IMAGENET,
     manifest="fcn_r50_d8_voc.json",
     checkpoint=CheckpointInfo(
         # The `-52dc5306` suffix is the first 8 hex digits of the file's sha256 (mmseg publish_model).

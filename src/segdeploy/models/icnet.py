@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from segdeploy.data.cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
 from segdeploy.layers.conv import ConvBNReLU
 from segdeploy.layers.resnet import DilatedResNet, v1c_stem
-from segdeploy.models.spec import CheckpointInfo, ModelSpec, Preprocess
+from segdeploy.models.spec import IMAGENET, CheckpointInfo, ModelSpec
 
 
 def v1s_stem(channels: int) -> dict[str, nn.Module]:
@@ -157,8 +157,7 @@ ICNET_R50_CITYSCAPES = ModelSpec(
     classes=CITYSCAPES_CLASSES,
     palette=CITYSCAPES_PALETTE,
     input_size=(1024, 2048),
-    # ImageNet's (0.485, 0.456, 0.406) / (0.229, 0.224, 0.225) on [0, 1], in 0..255 units.
-    preprocess=Preprocess(mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375)),
+    preprocess=IMAGENET,
     manifest="icnet_r50_cityscapes.json",
     checkpoint=CheckpointInfo(
         file_name="rankid0_icnet_resnet50_192_0.687_best_model.pth",

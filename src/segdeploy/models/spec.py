@@ -21,6 +21,10 @@ class Preprocess:
     bgr: bool = False  # feed channels as B, G, R (caffe-converted weights) after normalising
 
 
+# ImageNet's (0.485, 0.456, 0.406) / (0.229, 0.224, 0.225) on [0, 1], in 0..255 units.
+IMAGENET = Preprocess(mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375))
+
+
 @dataclass(frozen=True)
 class SlideWindow:
     """Sliding-window inference: square windows of `window` pixels every `stride` pixels."""
