@@ -169,7 +169,9 @@ def machine() -> dict:
 def results_markdown(folder: Path) -> str:
     parts = ["# segdeploy CPU benchmarks", "", "Written by `benchmarks/bench_engines.py`; rerun it to refresh.",
              "", THROUGHPUT_NOTE, ""]
-    for path in sorted(folder.glob("*.json"), key=lambda p: list(CASES).index(p.stem) if p.stem in CASES else 99):
+    for path in (folder / f"{name}.json" for name in CASES):  # other scripts' results live here too
+        if not path.is_file():
+            continue
         r = json.loads(path.read_text())
         hw = r["input_hw"]
         parts += [f"## {r['case']}: {r['model']} @ {hw[0]}x{hw[1]}", "",
