@@ -110,10 +110,11 @@ def _torchrun(launch: list[str], args: dict) -> subprocess.Popen:
 
 
 def _launch(kind: str, args: dict) -> None:
-    master = ["--master-addr", "127.0.0.1", "--master-port", str(_free_port())]
     if kind == "one node, 2 processes":
-        procs = [_torchrun(["--nproc-per-node", "2", *master], args)]
+        # --standalone lets torchrun pick its own free port: no window between choosing one and binding it
+        procs = [_torchrun(["--standalone", "--nproc-per-node", "2"], args)]
     else:  # two torchrun invocations, as on two machines, over loopback
+        master = ["--master-addr", "127.0.0.1", "--master-port", str(_free_port())]
         procs = [_torchrun(["--nnodes", "2", "--node-rank", rank, "--nproc-per-node", "1", *master], args)
                  for rank in ("0", "1")]
     outputs = [p.communicate(timeout=120)[0] for p in procs]
