@@ -55,7 +55,7 @@ def accuracy_table(results: dict[str, SegMetrics], title: str | None = None, bas
         table.add_column(header, justify="right")
     for name, metrics in results.items():
         delta = (metrics.mIoU - results[baseline].mIoU) * 100
-        table.add_row(name, *summary_row(metrics), f"{delta:+.3f}")
+        table.add_row(name, *summary_row(metrics), f"{round(delta, 3) + 0.0:+.3f}")  # + 0.0: no "-0.000"
     return table
 
 
