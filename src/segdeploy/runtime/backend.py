@@ -53,10 +53,6 @@ def physical_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def is_onnx_file(path: str | Path | None) -> bool:
-    return path is not None and str(path).lower().endswith(".onnx")
-
-
 def make_backend(spec: "ModelSpec", engine: str | None, onnx: Path | None, checkpoint: Path | None,
                  trust: bool = False, device: str = "cpu") -> Backend:
     """The engine a command asked for: ONNX Runtime on an exported file, or PyTorch on a checkpoint.

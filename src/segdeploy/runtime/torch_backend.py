@@ -35,16 +35,16 @@ class TorchBackend:
     fixed_batch: int | None = None
     fixed_hw: tuple[int, int] | None = None
 
-    def __init__(self, model: nn.Module, device: str = "cpu", channels_last: bool = False,
-                 options: TorchOptions | None = None, name: str | None = None) -> None:
-        self.options = options or TorchOptions(channels_last=channels_last)
+    def __init__(self, model: nn.Module, device: str = "cpu", options: TorchOptions | None = None,
+                 name: str | None = None) -> None:
+        self.options = options or TorchOptions()
         self.device = torch.device(device)
         self.memory_format = torch.channels_last if self.options.channels_last else torch.contiguous_format
         self.model = model.eval().to(self.device, memory_format=self.memory_format)
         # dynamic=False: one specialised graph per batch size (the warm-up pays each compile) instead of
         # the generic dynamic-shape kernels torch switches to when a second batch size shows up.
         self.forward = torch.compile(self.model, dynamic=False) if self.options.compile else self.model
-        self.name = name or "torch" + ("-channels_last" if self.options == TorchOptions(channels_last=True) else "")
+        self.name = name or ("torch" if self.options == TorchOptions() else f"torch-{self.options.label}")
 
     @torch.inference_mode()
     def __call__(self, batch: np.ndarray) -> np.ndarray:
