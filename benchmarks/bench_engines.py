@@ -21,8 +21,15 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from segdeploy.benchmark.compare import (THROUGHPUT_NOTE, BenchConfig, BenchReport, model_factory,
-                                         prepare_engine_files, run_accuracy, run_bench)
+from segdeploy.benchmark.compare import (
+    THROUGHPUT_NOTE,
+    BenchConfig,
+    BenchReport,
+    model_factory,
+    prepare_engine_files,
+    run_accuracy,
+    run_bench,
+)
 from segdeploy.benchmark.profile import ort_op_profile
 from segdeploy.models import get_spec
 from segdeploy.reporting.atomic import write_json_atomic, write_text_atomic
@@ -148,7 +155,7 @@ def machine() -> dict:
     import onnxruntime
     import torch
 
-    from segdeploy.runtime.backend import physical_cores
+    from segdeploy.runtime.machine import physical_cores
 
     info = {"cpu": platform.processor() or platform.machine(), "cores": physical_cores(), "torch": torch.__version__,
             "onnxruntime": onnxruntime.__version__}

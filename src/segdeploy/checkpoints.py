@@ -8,12 +8,17 @@ import zipfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+from rich.console import Console
+from rich.table import Table
 from torch import nn
 
 from segdeploy.errors import SegdeployError
-from segdeploy.models.spec import ModelSpec
+
+if TYPE_CHECKING:  # segdeploy.models loads checkpoints through this module
+    from segdeploy.models.spec import ModelSpec
 
 # Containers the official files use: mmseg {'state_dict', 'meta'}, Segmenter {'model', 'optimizer', ...},
 # SegmenTron epoch files {'state_dict', 'optimizer', 'epoch'}; bare state dicts otherwise.
@@ -119,9 +124,6 @@ def load_checkpoint(model: nn.Module, spec: ModelSpec, path: str | Path, trust: 
 
 def print_key_report(report: KeyReport, title: str, limit: int = 40) -> None:
     """One table of every missing / unexpected / mis-shaped key (to stderr), at most `limit` rows each."""
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table(title=f"{title}: {report.summary()}")
     for column in ("problem", "key", "model expects", "checkpoint has"):
         table.add_column(column)

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from segdeploy.errors import SegdeployError, run_and_report
+from segdeploy.benchmark.catalog import ENGINES
+from segdeploy.errors import run_and_report
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (one-line help, example)
@@ -29,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("score a prediction folder: aAcc, mAcc, mIoU and per-class IoU/Acc (mmseg definitions)",
                  "segdeploy evaluate --model fastscnn_cityscapes --pred preds/2026_11_21-10_00_00 "
                  "--data-root data/cityscapes"),
-    "bench": ("engines side by side: pure-inference throughput, latency, × torch, % of matmul peak; "
+    "bench": ("engines side by side: pure-inference throughput, latency, × torch, share of the matmul peak; "
               "--accuracy gates each against PyTorch fp32",
               "segdeploy bench --model fastscnn_cityscapes --checkpoint best_model.pth "
               "--engine torch,torch-opt,onnxruntime,onnxruntime-int8,openvino --batch 1,4 --warmup 2 --loop 20 "
@@ -56,10 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
     if args.threads:
-        import torch
+        import torch  # deferred: `segdeploy --help` and argument errors start without torch
 
         torch.set_num_threads(args.threads)
-    from segdeploy import commands
+    from segdeploy import commands  # deferred likewise: the commands import torch and the engines
 
     name = args.command if args.command != "data" else f"data_{args.data_command}"
     handler = getattr(commands, name.replace("-", "_"))
@@ -206,8 +207,6 @@ def _args_evaluate(p: argparse.ArgumentParser) -> None:
 
 
 def _args_bench(p: argparse.ArgumentParser) -> None:
-    from segdeploy.benchmark.engines import ENGINES
-
     _model(p)
     _weights(p)
     p.add_argument("--onnx", type=Path, help="fp32 ONNX file for the ONNX engines (default: export the checkpoint)")
@@ -239,8 +238,6 @@ def _args_bench(p: argparse.ArgumentParser) -> None:
 
 
 def engine_list(text: str) -> list[str]:
-    from segdeploy.benchmark.engines import ENGINES
-
     names = [v.strip() for v in text.split(",") if v.strip()]
     unknown = [n for n in names if n not in ENGINES]
     if names and not unknown:

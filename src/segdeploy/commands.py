@@ -3,36 +3,67 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from rich.console import Console
 
+from segdeploy.benchmark.compare import THROUGHPUT_NOTE, BenchConfig, bench_input_hw, run_accuracy, run_bench
+from segdeploy.benchmark.e2e import run_e2e
+from segdeploy.checkpoints import (
+    compare_keys,
+    drop_ignored,
+    manifest_shapes,
+    print_key_report,
+    read_state_dict,
+)
+from segdeploy.data.cityscapes_trainids import write_train_ids
+from segdeploy.data.preprocess import preprocess_dataset
+from segdeploy.data.synthetic import generate_cityscapes_like
+from segdeploy.data.variants import default_input_hw, get_variant
+from segdeploy.data.voc_aug import convert_voc_aug
+from segdeploy.demo import DemoConfig, run_demo
 from segdeploy.errors import SegdeployError
+from segdeploy.evaluation.confusion import ConfusionMatrix
+from segdeploy.evaluation.evaluate import evaluate_folder
+from segdeploy.evaluation.metrics import segmentation_metrics
+from segdeploy.export.onnx_export import MIN_ARGMAX_AGREEMENT, export_model
+from segdeploy.inference.inputs import items_from_bins, items_from_dataset
+from segdeploy.inference.runner import InferConfig, run_inference
 from segdeploy.models import MODELS, get_spec
+from segdeploy.reporting.atomic import write_json_atomic
+from segdeploy.reporting.report import metrics_json, nan_to_null
+from segdeploy.reporting.tables import (
+    accuracy_ladder_table,
+    class_delta_table,
+    e2e_table,
+    engines_table,
+    metrics_table,
+    official_table,
+)
+from segdeploy.reporting.zoo import models_table, zoo_rows
+from segdeploy.runtime.engine import make_backend
+from segdeploy.training.run import TrainConfig
+from segdeploy.training.train import train as train_model
 
 # Piped output (logs, CI) gets wide tables instead of rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def demo(args: argparse.Namespace) -> int:
-    from segdeploy.demo import DemoConfig, run_demo
-
     run_demo(DemoConfig(out=args.out, images=args.images), console)
     return 0
 
 
 def models(args: argparse.Namespace) -> int:
-    from segdeploy.reporting.zoo import models_table, zoo_rows
-
     console.print(models_table(zoo_rows(MODELS.values(), with_flops=not args.no_flops)))
     return 0
 
 
 def inspect_checkpoint(args: argparse.Namespace) -> int:
-    from segdeploy.checkpoints import (compare_keys, drop_ignored, manifest_shapes, print_key_report,
-                                       read_state_dict)
-
     spec = get_spec(args.model)
     state = read_state_dict(args.file, trust=args.trust_checkpoint)
     ignored = sorted(set(state) & set(spec.ignored_checkpoint_keys))
@@ -47,8 +78,6 @@ def inspect_checkpoint(args: argparse.Namespace) -> int:
 
 
 def preprocess(args: argparse.Namespace) -> int:
-    from segdeploy.data.preprocess import preprocess_dataset
-
     result = preprocess_dataset(get_spec(args.model), args.data_root, args.split, args.out, args.info,
                                 variant=args.variant, skip_bad=args.skip_bad)
     console.print(f"{result.written} images preprocessed ({result.already_done} already there) into {result.out_dir}; "
@@ -66,8 +95,6 @@ def _print_skipped(skipped: list[dict[str, str]], where: str) -> None:
 
 
 def export(args: argparse.Namespace) -> int:
-    from segdeploy.export.onnx_export import MIN_ARGMAX_AGREEMENT, export_model
-
     path, parity = export_model(get_spec(args.model), args.out, args.checkpoint, args.trust_checkpoint,
                                 batch=args.batch, dynamic_batch=args.dynamic_batch, input_hw=args.input_size,
                                 simplify=args.simplify)
@@ -81,14 +108,6 @@ def export(args: argparse.Namespace) -> int:
 
 
 def infer(args: argparse.Namespace) -> int:
-    from segdeploy.data.variants import default_input_hw, get_variant
-    from segdeploy.evaluation.confusion import ConfusionMatrix
-    from segdeploy.evaluation.metrics import segmentation_metrics
-    from segdeploy.inference.inputs import items_from_bins, items_from_dataset
-    from segdeploy.inference.runner import InferConfig, run_inference
-    from segdeploy.reporting.tables import metrics_table
-    from segdeploy.runtime.backend import make_backend
-
     spec = get_spec(args.model)
     if args.evaluate and args.data_root is None:
         raise SegdeployError.at("--evaluate", "needs --data-root (labels are read from the dataset)")
@@ -117,11 +136,6 @@ def infer(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    from segdeploy.evaluation.evaluate import evaluate_folder
-    from segdeploy.reporting.atomic import write_json_atomic
-    from segdeploy.reporting.report import metrics_json
-    from segdeploy.reporting.tables import metrics_table
-
     spec = get_spec(args.model)
     result = evaluate_folder(spec, args.pred, args.data_root, args.split, variant=args.variant,
                              skip_bad=args.skip_bad, official=args.metric == "cityscapes")
@@ -131,10 +145,6 @@ def evaluate(args: argparse.Namespace) -> int:
     extra = {"images": result.images, "images_total": result.total, "variant": result.variant,
              "skipped": result.skipped}
     if result.official is not None:
-        from dataclasses import asdict
-
-        from segdeploy.reporting.report import nan_to_null
-        from segdeploy.reporting.tables import official_table
 
         console.print(official_table(result.metrics, result.official, spec.classes))
         extra["cityscapes_official"] = nan_to_null(asdict(result.official))
@@ -146,10 +156,6 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def bench(args: argparse.Namespace) -> int:
-    from segdeploy.benchmark.compare import THROUGHPUT_NOTE, BenchConfig, bench_input_hw, run_accuracy, run_bench
-    from segdeploy.reporting.atomic import write_json_atomic
-    from segdeploy.reporting.tables import accuracy_ladder_table, class_delta_table, engines_table
-
     spec = get_spec(args.model)
     for flag, wanted in (("--accuracy", args.accuracy), ("--e2e", args.e2e)):
         if wanted and args.data_root is None:
@@ -189,10 +195,6 @@ def bench(args: argparse.Namespace) -> int:
 
 
 def _bench_e2e(spec, config, args: argparse.Namespace) -> int:
-    from segdeploy.benchmark.e2e import run_e2e
-    from segdeploy.reporting.atomic import write_json_atomic
-    from segdeploy.reporting.tables import e2e_table
-
     rows = run_e2e(spec, config, args.data_root, workers=args.workers, log=console.print)
     for row in rows:
         console.print(f"{row.engine}, batch {row.batch}:", highlight=False)
@@ -205,11 +207,6 @@ def _bench_e2e(spec, config, args: argparse.Namespace) -> int:
 
 
 def train(args: argparse.Namespace) -> int:
-    import dataclasses
-    import os
-
-    from segdeploy.training.train import TrainConfig, train as train_model
-
     spec = get_spec(args.model)
     overrides = {"train_split": args.split, "val_split": args.val_split, "iters": args.iters,
                  "batch_per_device": args.batch_per_device, "crop": args.crop, "lr": args.lr,
@@ -228,8 +225,6 @@ def train(args: argparse.Namespace) -> int:
 
 
 def data_voc_aug(args: argparse.Namespace) -> int:
-    from segdeploy.data.voc_aug import convert_voc_aug
-
     result = convert_voc_aug(args.voc, args.sbd, args.out, workers=args.workers)
     console.print(f"{result.converted} SBD masks converted ({result.already_done} already there) into {result.out_dir}")
     console.print(f"{result.trainaug}: {result.trainaug_ids} ids (10,582 on the full data sets); "
@@ -238,8 +233,6 @@ def data_voc_aug(args: argparse.Namespace) -> int:
 
 
 def data_cityscapes_trainids(args: argparse.Namespace) -> int:
-    from segdeploy.data.cityscapes_trainids import write_train_ids
-
     result = write_train_ids(args.root, workers=args.workers)
     console.print(f"{result.converted} *_gtFine_labelTrainIds.png written ({result.already_done} already there) "
                   f"under {Path(args.root) / 'gtFine'}")
@@ -247,8 +240,6 @@ def data_cityscapes_trainids(args: argparse.Namespace) -> int:
 
 
 def data_synthetic(args: argparse.Namespace) -> int:
-    from segdeploy.data.synthetic import generate_cityscapes_like
-
     paths = generate_cityscapes_like(args.out, args.split, args.count, size=args.size, seed=args.seed)
     console.print(f"{len(paths)} images in {Path(args.out) / 'leftImg8bit' / args.split}")
     return 0

@@ -16,7 +16,22 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+from segdeploy.benchmark.timing import THROUGHPUT_DEFINITION, time_batches
+from segdeploy.data.binio import find_predictions, read_prediction
+from segdeploy.data.datasets import list_samples
+from segdeploy.data.images import save_palette_png
+from segdeploy.data.synthetic import generate_cityscapes_like
 from segdeploy.errors import SegdeployError
+from segdeploy.evaluation.evaluate import evaluate_folder
+from segdeploy.export.onnx_export import export_model
+from segdeploy.inference.inputs import items_from_dataset
+from segdeploy.inference.runner import InferConfig, run_inference
+from segdeploy.models import build_model, get_spec
+from segdeploy.reporting.atomic import write_json_atomic, write_text_atomic
+from segdeploy.reporting.report import markdown_table, metrics_json
+from segdeploy.reporting.tables import accuracy_table, bench_table
+from segdeploy.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from segdeploy.runtime.torch_backend import TorchBackend
 
 DEMO_MODEL = "fastscnn_cityscapes"
 DEMO_CHECKPOINT = "fastscnn_synthetic.pth"
@@ -43,10 +58,6 @@ def demo_checkpoint() -> Path:
 
 def run_demo(config: DemoConfig, console: Console) -> dict:
     """Run every step, print the accuracy and bench tables, write the report; return the report dict."""
-    from segdeploy.data.synthetic import generate_cityscapes_like
-    from segdeploy.export.onnx_export import export_model
-    from segdeploy.models import build_model, get_spec
-
     started = time.perf_counter()
     spec = get_spec(DEMO_MODEL)
     data_root = config.out / "data"
@@ -68,8 +79,6 @@ def run_demo(config: DemoConfig, console: Console) -> dict:
     accuracy = {name: _infer_and_evaluate(spec, backend, data_root, config, name) for name, backend in engines.items()}
 
     console.rule("[bold]4/5 bench")
-    from segdeploy.benchmark.timing import THROUGHPUT_DEFINITION, time_batches
-
     timings = [t for backend in engines.values()
                for t in time_batches(backend, DEMO_SIZE, [1, config.batch], warmup=2, loop=10)]
 
@@ -84,17 +93,10 @@ def run_demo(config: DemoConfig, console: Console) -> dict:
 
 
 def _demo_engines(model, onnx_path: Path) -> dict:
-    from segdeploy.runtime.onnxruntime_backend import OnnxRuntimeBackend
-    from segdeploy.runtime.torch_backend import TorchBackend
-
     return {"torch": TorchBackend(model), "onnxruntime": OnnxRuntimeBackend(onnx_path)}
 
 
 def _infer_and_evaluate(spec, backend, data_root: Path, config: DemoConfig, name: str) -> dict:
-    from segdeploy.evaluation.evaluate import evaluate_folder
-    from segdeploy.inference.inputs import items_from_dataset
-    from segdeploy.inference.runner import InferConfig, run_inference
-
     pred_root = config.out / "predictions"
     shutil.rmtree(pred_root / name, ignore_errors=True)  # a rerun must not "resume" an older model's files
     result = run_inference(spec, backend, items_from_dataset(spec, data_root, "val"),
@@ -106,10 +108,6 @@ def _infer_and_evaluate(spec, backend, data_root: Path, config: DemoConfig, name
 
 def _colourise(spec, data_root: Path, config: DemoConfig, run_dir: Path) -> list[str]:
     """Palette PNGs of a few predictions beside a copy of their input image."""
-    from segdeploy.data.binio import find_predictions, read_prediction
-    from segdeploy.data.datasets import list_samples
-    from segdeploy.data.images import save_palette_png
-
     out = config.out / "samples"
     out.mkdir(parents=True, exist_ok=True)
     predictions = find_predictions(run_dir)
@@ -124,9 +122,6 @@ def _colourise(spec, data_root: Path, config: DemoConfig, run_dir: Path) -> list
 
 def _write_report(spec, config: DemoConfig, parity, accuracy: dict, timings: list, samples: list[str],
                   seconds: float) -> dict:
-    from segdeploy.reporting.atomic import write_json_atomic, write_text_atomic
-    from segdeploy.reporting.report import markdown_table, metrics_json
-
     report = {
         "model": spec.name, "input_hw": DEMO_SIZE, "images": config.images, "seconds": seconds,
         "parity": {"max_abs_diff": parity.max_abs_diff, "argmax_agreement": parity.argmax_agreement},
@@ -153,8 +148,6 @@ def _write_report(spec, config: DemoConfig, parity, accuracy: dict, timings: lis
 
 
 def _print_summary(console: Console, spec, report: dict, accuracy: dict, timings: list, definition: str) -> None:
-    from segdeploy.reporting.tables import accuracy_table, bench_table
-
     console.print(accuracy_table({name: a["metrics"] for name, a in accuracy.items()},
                                  title=f"{spec.name}: accuracy on {report['images']} synthetic val images"))
     console.print(bench_table(timings, title=f"pure inference @ {DEMO_SIZE[0]}x{DEMO_SIZE[1]}", unit="images"))

@@ -19,7 +19,13 @@ from segdeploy.cli import main
 from segdeploy.data.cityscapes import ID_TO_TRAINID
 from segdeploy.data.images import read_label, read_rgb
 from segdeploy.data.synthetic import generate_cityscapes_like
-from segdeploy.data.transforms import keep_ratio_size, letterbox, normalize, resize_image, unletterbox_class_map
+from segdeploy.data.transforms import (
+    keep_ratio_size,
+    letterbox,
+    normalize,
+    resize_image,
+    unletterbox_class_map,
+)
 from segdeploy.data.voc import list_voc, voc_colormap
 from segdeploy.evaluation.metrics import evaluate_arrays
 from segdeploy.models import MODELS

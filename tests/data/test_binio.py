@@ -6,8 +6,17 @@ import numpy as np
 import pytest
 
 from segdeploy.data.binio import (
-    InfoEntry, find_predictions, list_input_bins, natural_sort_key, output_name, read_info, read_input_bin,
-    read_prediction, write_info, write_input_bin, write_prediction,
+    InfoEntry,
+    find_predictions,
+    list_input_bins,
+    natural_sort_key,
+    output_name,
+    read_info,
+    read_input_bin,
+    read_prediction,
+    write_info,
+    write_input_bin,
+    write_prediction,
 )
 from segdeploy.data.images import read_label
 from segdeploy.errors import SegdeployError

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from segdeploy.data.transforms import (
-    Letterbox, letterbox, normalize, resize_bilinear, resize_image, unletterbox_class_map,
+    Letterbox,
+    letterbox,
+    normalize,
+    resize_bilinear,
+    resize_image,
+    unletterbox_class_map,
 )
 from segdeploy.models.spec import Preprocess
 

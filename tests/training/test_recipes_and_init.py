@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from segdeploy import commands
 from segdeploy.cli import main
 from segdeploy.errors import SegdeployError
 from segdeploy.models import MODELS
@@ -16,10 +17,8 @@ from segdeploy.training.checkpoint import init_backbone
 @pytest.fixture
 def captured(monkeypatch):
     """Run `segdeploy train ...` up to the library call and keep the config it would train with."""
-    from segdeploy.training import train as train_module
-
     seen = {}
-    monkeypatch.setattr(train_module, "train", lambda spec, config: seen.update(spec=spec, config=config)
+    monkeypatch.setattr(commands, "train_model", lambda spec, config: seen.update(spec=spec, config=config)
                         or config.work_dir / "latest.pth")
     return seen
 

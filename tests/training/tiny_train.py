@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from segdeploy.models import MODELS
-from segdeploy.training.train import TrainConfig, train
+from segdeploy.training.run import TrainConfig
+from segdeploy.training.train import train
 
 
 def tiny_model(name: str, dropout: bool) -> nn.Module:

@@ -12,10 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
+from segdeploy.data.datasets import list_samples, read_label
+from segdeploy.data.images import read_rgb
+from segdeploy.data.transforms import normalize
 from segdeploy.errors import SegdeployError
 from segdeploy.evaluation.confusion import ConfusionMatrix
 from segdeploy.evaluation.metrics import SegMetrics, segmentation_metrics
+from segdeploy.inference.predict import predict_logits
 from segdeploy.models.spec import ModelSpec
+from segdeploy.reporting.report import metrics_json
 from segdeploy.runtime.backend import Backend
 
 DEFAULT_MAX_DROP = 0.5  # mIoU percentage points an engine may lose against PyTorch fp32
@@ -40,8 +45,6 @@ class EngineAccuracy:
         return not (self.d_mIoU < -self.max_drop)
 
     def to_json(self, classes: tuple[str, ...]) -> dict:
-        from segdeploy.reporting.report import metrics_json
-
         return {"engine": self.engine, "passed": self.passed, "max_drop": self.max_drop,
                 "d_aAcc": self.d_aAcc, "d_mAcc": self.d_mAcc, "d_mIoU": self.d_mIoU,
                 "d_class_iou": {c: (None if math.isnan(d) else d) for c, d in zip(classes, self.d_class_iou)},
@@ -56,10 +59,6 @@ def labelled_images(spec: ModelSpec, data_root: Path, split: str, hw: tuple[int,
     Images must already be the engine's input size: scoring at another size would measure the
     resize, not the engine.
     """
-    from segdeploy.data.datasets import list_samples, read_label
-    from segdeploy.data.images import read_rgb
-    from segdeploy.data.transforms import normalize
-
     samples = list_samples(spec.dataset, data_root, split)[:limit]
     if not samples:
         raise SegdeployError.at(data_root, f"no labelled {split} images")
@@ -78,8 +77,6 @@ def score_engines(spec: ModelSpec, reference: Backend, engines: list[Backend], i
                   labels: list[np.ndarray], max_drop: float = DEFAULT_MAX_DROP, batch: int = 1
                   ) -> tuple[SegMetrics, list[EngineAccuracy]]:
     """Metrics of `reference` and of each engine vs it, image batch by image batch (all engines live)."""
-    from segdeploy.inference.predict import predict_logits
-
     cms = [ConfusionMatrix(spec.num_classes) for _ in range(len(engines) + 1)]
     agree = np.zeros(len(engines))
     max_dlogit = np.zeros(len(engines))

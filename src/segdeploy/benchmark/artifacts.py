@@ -14,6 +14,12 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
+from segdeploy.data.datasets import list_samples
+from segdeploy.data.images import read_rgb
+from segdeploy.data.synthetic import generate_cityscapes_like
+from segdeploy.data.transforms import normalize, resize_image
+from segdeploy.export.onnx_export import export_onnx, simplify_onnx
+from segdeploy.export.quantize import quantize_int8
 from segdeploy.models.spec import ModelSpec
 
 
@@ -52,9 +58,6 @@ def prepare_files(model: Callable[[], nn.Module], hw: tuple[int, int], work_dir:
     `model()` builds the network (only called when an export is needed); `onnx` replaces the export
     with a given fp32 file; `calibration()` returns the int8 calibration batches.
     """
-    from segdeploy.export.onnx_export import export_onnx
-    from segdeploy.export.quantize import quantize_int8
-
     work_dir.mkdir(parents=True, exist_ok=True)
     if need & {"slim", "int8"}:
         need = need | {"fp32", "slim"}
@@ -68,7 +71,7 @@ def prepare_files(model: Callable[[], nn.Module], hw: tuple[int, int], work_dir:
         slim = work_dir / f"{tag}_slim.onnx"
         if not slim.is_file():
             log(f"simplifying with onnxslim -> {slim.name}")
-            _simplify(fp32, slim)
+            simplify_onnx(fp32, slim)
     if "int8" in need:
         int8 = work_dir / f"{tag}_int8.onnx"
         if not int8.is_file():
@@ -78,15 +81,6 @@ def prepare_files(model: Callable[[], nn.Module], hw: tuple[int, int], work_dir:
     return EngineFiles(fp32, slim, int8, work_dir / "ort_optimized")
 
 
-def _simplify(src: Path, out: Path) -> None:
-    import onnx
-    import onnxslim
-
-    from segdeploy.reporting.atomic import write_bytes_atomic
-
-    write_bytes_atomic(out, onnxslim.slim(onnx.load(str(src))).SerializeToString())
-
-
 def calibration_batches(spec: ModelSpec, hw: tuple[int, int], count: int, data_root: Path | None, split: str,
                         synthetic_root: Path) -> list[np.ndarray]:
     """`count` (1, 3, H, W) normalised images: from `data_root` when given, else synthetic street scenes.
@@ -94,13 +88,7 @@ def calibration_batches(spec: ModelSpec, hw: tuple[int, int], count: int, data_r
     Images of another size are resized to the engine input: calibration only needs the activation
     ranges real content produces, not pixel-exact labels.
     """
-    from segdeploy.data.datasets import list_samples
-    from segdeploy.data.images import read_rgb
-    from segdeploy.data.transforms import normalize, resize_image
-
     if data_root is None:
-        from segdeploy.data.synthetic import generate_cityscapes_like
-
         data_root, split = synthetic_root / f"{hw[0]}x{hw[1]}", "calib"
         generate_cityscapes_like(data_root, split, count, size=hw, seed=7)
         samples = list_samples("cityscapes", data_root, split, require_labels=False)

@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 
+from segdeploy.benchmark.accuracy import labelled_images, score_engines
+from segdeploy.benchmark.artifacts import calibration_batches, prepare_files, weights_tag
+from segdeploy.benchmark.catalog import LADDER
+from segdeploy.benchmark.engines import (
+    EngineUnavailable,
+    build_engine,
+    files_needed,
+    torch_options_of,
+)
+from segdeploy.benchmark.memory import peak_rss_mb, reset_peak_rss
+from segdeploy.benchmark.peak import measure_matmul_peak
 from segdeploy.benchmark.timing import BatchTiming, time_batches
+from segdeploy.data.datasets import list_samples
+from segdeploy.data.images import read_rgb
+from segdeploy.errors import SegdeployError
+from segdeploy.export.onnx_export import default_input_hw
+from segdeploy.models import build_model
 from segdeploy.models.spec import ModelSpec
+from segdeploy.reporting.report import metrics_json
+from segdeploy.reporting.zoo import spec_flops
 
 THROUGHPUT_NOTE = ("images/s = images per second of wall time over the timed loop, a batch of N counting N "
                    "images; compute only (inputs already in memory as float32 NCHW, no decode, no "
@@ -78,13 +98,8 @@ def bench_input_hw(spec: ModelSpec, config: BenchConfig, input_size: tuple[int, 
                    data_root: Path | None) -> BenchConfig:
     """`config` with the input size to bench at: given, else the scored data's image size (else
     `run_bench` takes a given ONNX file's static size, else the model's)."""
-    import dataclasses
-
     hw = input_size
     if hw is None and data_root is not None:
-        from segdeploy.data.datasets import list_samples
-        from segdeploy.data.images import read_rgb
-
         samples = list_samples(spec.dataset, data_root, config.split)
         if samples:
             hw = read_rgb(samples[0].image_path).shape[:2]
@@ -92,10 +107,6 @@ def bench_input_hw(spec: ModelSpec, config: BenchConfig, input_size: tuple[int, 
 
 
 def _static_hw(path: Path) -> tuple[int, int] | None:
-    import onnx
-
-    from segdeploy.errors import SegdeployError
-
     if not Path(path).is_file():
         raise SegdeployError.at(path, "ONNX file not found")
     dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
@@ -106,8 +117,6 @@ def _static_hw(path: Path) -> tuple[int, int] | None:
 def model_factory(spec: ModelSpec, checkpoint: Path | None, trust: bool, tiny: bool = False):
     """A function building the network afresh; random weights are drawn under seed 0 so that every
     engine (and a cached exported file) holds the same ones."""
-    from segdeploy.models import build_model
-
     def build() -> torch.nn.Module:
         with torch.random.fork_rng():
             torch.manual_seed(0)
@@ -118,11 +127,6 @@ def model_factory(spec: ModelSpec, checkpoint: Path | None, trust: bool, tiny: b
 
 def run_bench(spec: ModelSpec, config: BenchConfig, log=print, tiny: bool = False) -> BenchReport:
     """Time every engine of `config` at every batch size, one engine at a time, and relate the rows."""
-    from segdeploy.benchmark.engines import files_needed
-    from segdeploy.benchmark.peak import measure_matmul_peak
-    from segdeploy.export.onnx_export import default_input_hw
-    from segdeploy.reporting.zoo import spec_flops
-
     hw = config.input_hw or (config.onnx and _static_hw(config.onnx)) or default_input_hw(spec, tiny)
     build = model_factory(spec, config.checkpoint, config.trust, tiny)
     files = prepare_engine_files(spec, config, hw, build, files_needed(list(config.engines)), log, tiny)
@@ -144,8 +148,6 @@ def run_bench(spec: ModelSpec, config: BenchConfig, log=print, tiny: bool = Fals
 
 def prepare_engine_files(spec: ModelSpec, config: BenchConfig, hw: tuple[int, int], build, need: set[str], log,
                          tiny: bool = False):
-    from segdeploy.benchmark.artifacts import calibration_batches, prepare_files, weights_tag
-
     tag = weights_tag(spec, config.checkpoint, config.onnx, hw) + ("_tiny" if tiny else "")
 
     def calibration() -> list[np.ndarray]:
@@ -157,9 +159,6 @@ def prepare_engine_files(spec: ModelSpec, config: BenchConfig, hw: tuple[int, in
 
 def _time_engine(name: str, build, files, hw: tuple[int, int], config: BenchConfig) -> tuple[list[BenchRow], object]:
     """Rows of one engine: built, timed batch by batch (peak RSS per batch), then released."""
-    from segdeploy.benchmark.engines import EngineUnavailable, build_engine, torch_options_of
-    from segdeploy.benchmark.memory import peak_rss_mb, reset_peak_rss
-
     sample = np.random.default_rng(0).standard_normal((config.batches[0], 3, *hw), dtype=np.float32)
     try:
         built = build_engine(name, build, files, sample, config.device)
@@ -197,8 +196,6 @@ class AccuracyReport:
         return [e.engine for e in self.engines if not e.passed]
 
     def to_json(self, classes: tuple[str, ...]) -> dict:
-        from segdeploy.reporting.report import metrics_json
-
         return {"images": self.images, "max_drop": self.max_drop, "failed": self.failed(),
                 "reference": metrics_json(self.reference, classes), "engines": [e.to_json(classes) for e in self.engines]}
 
@@ -206,9 +203,6 @@ class AccuracyReport:
 def run_accuracy(spec: ModelSpec, config: BenchConfig, data_root: Path, hw: tuple[int, int], max_drop: float,
                  limit: int = 20, torch_options=None, log=print, tiny: bool = False) -> AccuracyReport:
     """Score the ladder (fp32 ONNX, simplified, int8) and every engine of `config` vs PyTorch fp32."""
-    from segdeploy.benchmark.accuracy import labelled_images, score_engines
-    from segdeploy.benchmark.engines import LADDER, EngineUnavailable, build_engine, files_needed
-
     names = [n for n in dict.fromkeys([*LADDER, *config.engines]) if n != "torch"]
     images, labels = labelled_images(spec, data_root, config.split, hw, limit)
     build = model_factory(spec, config.checkpoint, config.trust, tiny)

@@ -14,8 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from segdeploy.benchmark.compare import BenchConfig, model_factory, prepare_engine_files
+from segdeploy.benchmark.engines import EngineUnavailable, build_engine, files_needed
 from segdeploy.benchmark.timing import time_batches
+from segdeploy.evaluation.confusion import ConfusionMatrix
+from segdeploy.evaluation.metrics import segmentation_metrics
+from segdeploy.inference.inputs import items_from_dataset
 from segdeploy.inference.pipeline import PipelineResult
+from segdeploy.inference.runner import InferConfig, run_inference
 from segdeploy.models.spec import ModelSpec
 
 
@@ -41,12 +46,6 @@ class E2ERow:
 
 def run_e2e(spec: ModelSpec, config: BenchConfig, data_root: Path, workers: int = 2, log=print) -> list[E2ERow]:
     """For each engine and batch: pure-inference images/s, then the whole pipeline over the dataset."""
-    from segdeploy.benchmark.engines import EngineUnavailable, build_engine, files_needed
-    from segdeploy.evaluation.confusion import ConfusionMatrix
-    from segdeploy.evaluation.metrics import segmentation_metrics
-    from segdeploy.inference.inputs import items_from_dataset
-    from segdeploy.inference.runner import InferConfig, run_inference
-
     assert config.input_hw is not None, "bench_input_hw sets the data's image size"
     hw = config.input_hw
     build = model_factory(spec, config.checkpoint, config.trust)

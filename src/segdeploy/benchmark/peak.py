@@ -12,8 +12,11 @@ import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import onnxruntime as ort
+import torch
+from onnx import TensorProto, helper, numpy_helper
 
-from segdeploy.runtime.backend import physical_cores
+from segdeploy.runtime.machine import physical_cores
 
 SGEMM_N = 2048  # large enough to be compute bound, small enough to take ~0.1 s per product
 
@@ -55,8 +58,6 @@ def _best_seconds(fn, runs: int) -> float:
 
 
 def _torch_mm(a: np.ndarray, b: np.ndarray, threads: int):
-    import torch
-
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
 
     def run() -> None:
@@ -71,9 +72,6 @@ def _torch_mm(a: np.ndarray, b: np.ndarray, threads: int):
 
 
 def _ort_mm(a: np.ndarray, b: np.ndarray, threads: int):
-    import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
-
     n = a.shape[0]
     # B is a constant, as convolution weights are: MLAS packs it once, at session creation, as it
     # does for a network's weights (a B fed per run is repacked every time, ~20 % slower here).

@@ -7,14 +7,13 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
-from segdeploy.runtime.backend import physical_cores
+from segdeploy.runtime.machine import physical_cores
 
 
 def ort_op_profile(path: str | Path, x: np.ndarray, runs: int = 1, top: int = 6) -> list[tuple[str, float, float]]:
     """(op type, ms per run, share of kernel time) of the `top` op types over `runs` after a warm-up."""
-    import onnxruntime as ort
-
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = physical_cores()

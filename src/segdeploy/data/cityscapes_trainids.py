@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from segdeploy.data.cityscapes import label_ids_to_train_ids
+from segdeploy.data.images import read_label, save_label_png
+from segdeploy.data.parallel import run_in_processes
 from segdeploy.errors import SegdeployError
 
 _LABEL_IDS = "_gtFine_labelIds.png"
@@ -25,8 +28,6 @@ class TrainIdsResult:
 
 def write_train_ids(root: str | Path, workers: int = 4, show_progress: bool = True) -> TrainIdsResult:
     """Convert every split under `root/gtFine`; files already converted are kept (writes are atomic)."""
-    from segdeploy.data.parallel import run_in_processes
-
     gt_root = Path(root) / "gtFine"
     if not gt_root.is_dir():
         raise SegdeployError.at(gt_root, "no such folder (expected the Cityscapes layout gtFine/<split>/<city>/)")
@@ -43,8 +44,5 @@ def _target(source: Path) -> Path:
 
 
 def _convert_one(job: tuple[Path, Path]) -> None:
-    from segdeploy.data.cityscapes import label_ids_to_train_ids
-    from segdeploy.data.images import read_label, save_label_png
-
     source, target = job
     save_label_png(target, label_ids_to_train_ids(read_label(source), source))

@@ -12,10 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from segdeploy.data.binio import InfoEntry, write_info, write_input_bin
 from segdeploy.data.cityscapes import Sample
-from segdeploy.data.variants import Geometry
+from segdeploy.data.datasets import list_samples
+from segdeploy.data.images import image_size, read_rgb
+from segdeploy.data.variants import Geometry, geometry_for, get_variant, input_stems, make_inputs
 from segdeploy.errors import SegdeployError
 from segdeploy.models.spec import ModelSpec, Variant
+from segdeploy.reporting.atomic import write_json_atomic
 from segdeploy.reporting.progress import progress_bar
 
 
@@ -38,11 +42,6 @@ def preprocess_dataset(spec: ModelSpec, data_root: Path, split: str, out_dir: Pa
     interrupted run resumes. With `skip_bad`, an unreadable image is recorded and left out
     instead of stopping the run.
     """
-    from segdeploy.data.binio import InfoEntry, write_info
-    from segdeploy.data.datasets import list_samples
-    from segdeploy.data.variants import get_variant
-    from segdeploy.reporting.atomic import write_json_atomic
-
     chosen = get_variant(spec, variant)
     samples = list_samples(spec.dataset, data_root, split, require_labels=False)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -76,10 +75,6 @@ def preprocess_dataset(spec: ModelSpec, data_root: Path, split: str, out_dir: Pa
 def _preprocess_one(spec: ModelSpec, variant: Variant, sample: Sample,
                     out_dir: Path) -> tuple[list[Path], Geometry, bool]:
     """Write one image's inputs unless all exist; returns their paths, the geometry and whether it wrote."""
-    from segdeploy.data.binio import write_input_bin
-    from segdeploy.data.images import image_size, read_rgb
-    from segdeploy.data.variants import geometry_for, input_stems, make_inputs
-
     geometry = geometry_for(spec, variant, image_size(sample.image_path))  # header only
     paths = [out_dir / f"{stem}.bin" for stem in input_stems(sample.stem, geometry)]
     if all(p.exists() for p in paths):

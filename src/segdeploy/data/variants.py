@@ -22,8 +22,26 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
+from segdeploy.data.transforms import (
+    Letterbox,
+    keep_ratio_size,
+    letterbox,
+    letterbox_box,
+    normalize,
+    resize_image,
+    unletterbox_class_map,
+)
 from segdeploy.errors import SegdeployError
+from segdeploy.inference.sliding import (
+    WindowLayout,
+    merge_windows,
+    split_windows,
+    upscaled_size,
+    window_anchors,
+)
 from segdeploy.models.spec import ModelSpec, Variant
 
 
@@ -56,8 +74,6 @@ def get_variant(spec: ModelSpec, name: str | None) -> Variant:
 
 def geometry_for(spec: ModelSpec, variant: Variant, image_hw: tuple[int, int]) -> Geometry:
     """The geometry `make_inputs` produces for an image of `image_hw`, without the image."""
-    from segdeploy.data.transforms import keep_ratio_size, letterbox_box
-
     image_hw = (int(image_hw[0]), int(image_hw[1]))
     if variant.kind == "whole":
         return Geometry(variant.name, variant.kind, image_hw, image_hw, (image_hw,))
@@ -70,8 +86,6 @@ def geometry_for(spec: ModelSpec, variant: Variant, image_hw: tuple[int, int]) -
         resized = keep_ratio_size(image_hw, variant.size)
         return Geometry(variant.name, variant.kind, image_hw, resized, (resized,))
     if variant.kind == "windows":
-        from segdeploy.inference.sliding import upscaled_size, window_anchors
-
         if spec.slide is None:
             raise ValueError(f"{spec.name}: a windows variant needs the spec's `slide`")
         ws, stride = spec.slide.window, spec.slide.stride
@@ -101,8 +115,6 @@ def input_stems(stem: str, geometry: Geometry) -> list[str]:
 
 def make_inputs(spec: ModelSpec, variant: Variant, image: np.ndarray) -> tuple[list[np.ndarray], Geometry]:
     """(H, W, 3) uint8 RGB -> the network inputs, float32 (3, h, w) each, and their geometry."""
-    from segdeploy.data.transforms import letterbox, normalize, resize_image
-
     geometry = geometry_for(spec, variant, image.shape[:2])
     if variant.kind == "whole":
         inputs = [normalize(image, spec.preprocess)]
@@ -111,8 +123,6 @@ def make_inputs(spec: ModelSpec, variant: Variant, image: np.ndarray) -> tuple[l
     elif variant.kind == "keep-ratio":
         inputs = [normalize(resize_image(image, geometry.resized_hw), spec.preprocess)]
     else:
-        from segdeploy.inference.sliding import split_windows
-
         assert spec.slide is not None
         windows, layout = split_windows(normalize(image, spec.preprocess), spec.slide.window, spec.slide.stride)
         assert layout.anchors == geometry.anchors, "geometry_for must describe split_windows' windows"
@@ -129,8 +139,6 @@ def to_class_map(spec: ModelSpec, geometry: Geometry, outputs: list[np.ndarray],
     if len(outputs) == 1 and outputs[0].shape[-2:] == geometry.image_hw:
         return _class_map(outputs[0])
     if geometry.kind == "letterbox":
-        from segdeploy.data.transforms import Letterbox, unletterbox_class_map
-
         box = Letterbox(geometry.image_hw, geometry.resized_hw, geometry.input_hws[0][0], *geometry.pad_top_left)
         return unletterbox_class_map(_class_map(outputs[0]), box)
     logits = _logits(outputs, geometry, where)
@@ -138,8 +146,6 @@ def to_class_map(spec: ModelSpec, geometry: Geometry, outputs: list[np.ndarray],
         # mmseg resizes the logits (bilinear, align_corners=False) to the original size before argmax.
         return _resize_logits(logits[0], geometry.image_hw).argmax(axis=0).astype(np.int64)
     if geometry.kind == "windows":
-        from segdeploy.inference.sliding import WindowLayout, merge_windows
-
         assert spec.slide is not None
         layout = WindowLayout(geometry.anchors, spec.slide.window, geometry.resized_hw, geometry.image_hw)
         merged = merge_windows(np.stack(logits), layout)  # (C, H, W): logits averaged over overlaps
@@ -169,9 +175,6 @@ def _logits(outputs: list[np.ndarray], geometry: Geometry, where: str | Path) ->
 
 
 def _resize_logits(logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    import torch
-    import torch.nn.functional as F
-
     if logits.shape[1:] == tuple(size):
         return logits
     resized = F.interpolate(torch.from_numpy(np.ascontiguousarray(logits))[None], size=size, mode="bilinear",

@@ -14,8 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.io
 
+from segdeploy.data.images import save_label_png
+from segdeploy.data.parallel import run_in_processes
+from segdeploy.data.voc import AUG_LABEL_FOLDER
 from segdeploy.errors import SegdeployError
+from segdeploy.reporting.atomic import write_text_atomic
 
 _NUM_CLASSES = 21
 
@@ -35,10 +40,6 @@ def convert_voc_aug(voc: str | Path, sbd: str | Path, out: str | Path | None = N
                     show_progress: bool = True) -> VocAugResult:
     """Convert SBD into `out` (default `<voc>/SegmentationClassAug`, where the VOC reader looks) and
     write `<voc>/ImageSets/Segmentation/{trainaug,aug}.txt`. Already converted masks are kept."""
-    from segdeploy.data.parallel import run_in_processes
-    from segdeploy.data.voc import AUG_LABEL_FOLDER
-    from segdeploy.reporting.atomic import write_text_atomic
-
     voc, sbd = Path(voc), Path(sbd)
     out = Path(out) if out is not None else voc / AUG_LABEL_FOLDER
     lists = voc / "ImageSets" / "Segmentation"
@@ -69,8 +70,6 @@ def _read_ids(path: Path) -> set[str]:
 
 def read_sbd_mask(path: Path) -> np.ndarray:
     """`GTcls.Segmentation` of an SBD `cls/<id>.mat` as (H, W) uint8 class indices 0..20."""
-    import scipy.io
-
     try:
         mat = scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False)
         mask = np.asarray(mat["GTcls"].Segmentation)
@@ -84,7 +83,5 @@ def read_sbd_mask(path: Path) -> np.ndarray:
 
 
 def _convert_one(job: tuple[Path, Path]) -> None:
-    from segdeploy.data.images import save_label_png
-
     mat, png = job
     save_label_png(png, read_sbd_mask(mat))  # mode 'L', as mmseg's converter writes them

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cityscapesscripts.evaluation import evalPixelLevelSemanticLabeling as cs_eval
 from cityscapesscripts.helpers.labels import labels as _CS_LABELS
+from PIL import Image
 
 from segdeploy.data.cityscapes import CITYSCAPES_CLASSES, TRAINID_TO_ID
 from segdeploy.errors import SegdeployError
@@ -65,8 +67,6 @@ def write_prediction(results_dir: str | Path, core_name: str, train_ids: np.ndar
     # in both this evaluator and ours, so the two stay equal.
     in_table = (train_ids >= 0) & (train_ids <= 255)
     label_ids = TRAINID_TO_ID[np.where(in_table, train_ids.astype(np.int64), 255)]  # (H, W) uint8
-    from PIL import Image
-
     path = Path(results_dir) / f"{core_name}{PRED_SUFFIX}"
     return write_atomic(path, lambda f: Image.fromarray(label_ids).save(f, format="PNG"))
 
@@ -128,8 +128,6 @@ def _has_instance_files(gt_files: list[Path]) -> bool:
 
 
 def _run_evaluator(pred_files: list[Path], gt_files: list[Path], with_instances: bool) -> dict[str, Any]:
-    from cityscapesscripts.evaluation import evalPixelLevelSemanticLabeling as cs_eval
-
     # A copy of the script's own settings keeps its avgClassSize table (the iIoU weights) unchanged.
     args = copy.copy(cs_eval.args)
     args.evalInstLevelScore = with_instances

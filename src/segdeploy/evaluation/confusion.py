@@ -57,6 +57,7 @@ class ConfusionMatrix:
         This is the one cross-process reduction of the evaluation: every rank calls it once, after its
         last `update`, and every rank then holds the dataset totals.
         """
+        # torch only for the distributed reduction: the metrics themselves stay numpy-only
         import torch
         import torch.distributed as dist
 

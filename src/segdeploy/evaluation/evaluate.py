@@ -14,10 +14,18 @@ from pathlib import Path
 
 import numpy as np
 
+from segdeploy.data.binio import find_predictions, read_output
 from segdeploy.data.cityscapes import Sample
+from segdeploy.data.datasets import list_samples, read_label
+from segdeploy.data.images import image_size
+from segdeploy.data.variants import Geometry, geometry_for, get_variant, input_stems, to_class_map
 from segdeploy.errors import SegdeployError
-from segdeploy.data.variants import Geometry
-from segdeploy.evaluation.cityscapes_official import OfficialScores, evaluate_official
+from segdeploy.evaluation.cityscapes_official import (
+    OfficialScores,
+    core_name,
+    evaluate_official,
+    write_prediction,
+)
 from segdeploy.evaluation.confusion import ConfusionMatrix
 from segdeploy.evaluation.metrics import SegMetrics, segmentation_metrics
 from segdeploy.models.spec import ModelSpec, Variant
@@ -46,10 +54,6 @@ def evaluate_folder(spec: ModelSpec, pred_dir: Path, data_root: Path, split: str
     usable label or prediction is recorded and left out; `images` says how many were scored.
     `official` (Cityscapes) also runs the official evaluator on the same predictions.
     """
-    from segdeploy.data.binio import find_predictions
-    from segdeploy.data.datasets import list_samples
-    from segdeploy.data.variants import get_variant
-
     chosen = get_variant(spec, variant)
     if official and spec.dataset != "cityscapes":
         raise SegdeployError.at("--metric cityscapes", f"needs a Cityscapes model, {spec.name} is {spec.dataset}")
@@ -97,10 +101,6 @@ def _accumulate(spec: ModelSpec, variant: Variant, samples: list[Sample], predic
 def _score_one(spec: ModelSpec, variant: Variant, sample: Sample, predictions: dict[str, Path],
                pred_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """(prediction, label) of one sample, both (H, W) at label resolution."""
-    from segdeploy.data.datasets import read_label
-    from segdeploy.data.images import image_size
-    from segdeploy.data.variants import geometry_for, to_class_map
-
     label = read_label(spec.dataset, sample)
     image_hw = image_size(sample.image_path)
     if label.shape != image_hw:
@@ -114,9 +114,6 @@ def _score_one(spec: ModelSpec, variant: Variant, sample: Sample, predictions: d
 def _read_outputs(spec: ModelSpec, geometry: Geometry, stem: str, predictions: dict[str, Path],
                   pred_dir: Path) -> tuple[list[np.ndarray], Path]:
     """The sample's output file(s): one `<stem>` file, or one `<stem>_<k>` file per window input."""
-    from segdeploy.data.binio import read_output
-    from segdeploy.data.variants import input_stems
-
     if stem in predictions:
         # Post-processed (label size) or, for a one-input variant, the raw output (input size).
         shapes = [geometry.image_hw] + (list(geometry.input_hws) if len(geometry.input_hws) == 1 else [])
@@ -143,8 +140,6 @@ def _results_dir(official: bool):
 
 def _write_official(results_dir: Path, sample: Sample, class_map: np.ndarray) -> Path:
     """Write the prediction as label ids for the official evaluator; return its ground-truth labelIds file."""
-    from segdeploy.evaluation.cityscapes_official import core_name, write_prediction
-
     assert sample.label_path is not None
     name = sample.label_path.name
     gt = sample.label_path.with_name(name[: name.index("_gtFine_")] + _LABEL_IDS)

@@ -13,13 +13,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 from segdeploy.errors import SegdeployError
 
 
 def calibration_reader(input_name: str, batches: Sequence[np.ndarray]):
     """An onnxruntime.quantization CalibrationDataReader over float32 (N, 3, H, W) batches."""
-    from onnxruntime.quantization import CalibrationDataReader
+    from onnxruntime.quantization import CalibrationDataReader  # 0.8 s to import: only for int8 runs
 
     class _Batches(CalibrationDataReader):
         def __init__(self) -> None:
@@ -50,7 +51,7 @@ def quantize_int8(fp32_path: str | Path, out: str | Path, calibration: Sequence[
     Activations are uint8 and weights int8 per output channel: the u8s8 pairing of x86's VNNI
     instructions, which (unlike plain AVX2/AVX-512) do not saturate, so no reduced range is needed.
     """
-    import onnx
+    # 0.8 s to import: only for int8 runs
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -79,7 +80,5 @@ def quantize_int8(fp32_path: str | Path, out: str | Path, calibration: Sequence[
 
 def count_qdq_nodes(path: str | Path) -> tuple[int, int]:
     """(QuantizeLinear, DequantizeLinear) node counts of an ONNX file."""
-    import onnx
-
     ops = [node.op_type for node in onnx.load(str(path)).graph.node]
     return ops.count("QuantizeLinear"), ops.count("DequantizeLinear")

@@ -8,8 +8,11 @@ from typing import Callable
 
 import numpy as np
 
+from segdeploy.data.binio import list_input_bins, read_info, read_input_bin
 from segdeploy.data.cityscapes import Sample
-from segdeploy.data.variants import Geometry
+from segdeploy.data.datasets import list_samples, read_label
+from segdeploy.data.images import read_rgb
+from segdeploy.data.variants import Geometry, get_variant, make_inputs
 from segdeploy.errors import SegdeployError
 from segdeploy.models.spec import ModelSpec
 
@@ -46,10 +49,6 @@ class InputItem:
 
 def items_from_dataset(spec: ModelSpec, root: Path, split: str, variant: str | None = None) -> list[InputItem]:
     """Every image of `split` under a dataset root in its real on-disk layout, prepared per `variant`."""
-    from segdeploy.data.datasets import list_samples, read_label
-    from segdeploy.data.images import read_rgb
-    from segdeploy.data.variants import get_variant, make_inputs
-
     chosen = get_variant(spec, variant)
 
     def item(sample: Sample) -> InputItem:
@@ -77,8 +76,6 @@ def items_from_bins(folder: Path, input_hw: tuple[int, int] | None = None, info:
     `<folder>.info` when present: sizes may differ per image, e.g. mmseg's keep-ratio resize),
     else `default_hw`.
     """
-    from segdeploy.data.binio import list_input_bins, read_input_bin
-
     paths = list_input_bins(folder)
     sizes = _sizes_from_info(info or folder.with_suffix(".info"), required=info is not None)
 
@@ -100,8 +97,6 @@ def items_from_bins(folder: Path, input_hw: tuple[int, int] | None = None, info:
 def _sizes_from_info(path: Path, required: bool) -> dict[str, tuple[int, int]]:
     """File name -> (H, W) from the guides' `.info` (`index path width height`), keyed by base name
     because the guides write paths relative to wherever their script ran."""
-    from segdeploy.data.binio import read_info
-
     if not required and not path.is_file():
         return {}
     return {Path(e.path).name: (e.height, e.width) for e in read_info(path)}

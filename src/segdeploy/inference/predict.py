@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from segdeploy.errors import SegdeployError
+from segdeploy.inference.sliding import merge_windows, split_windows
 from segdeploy.models.spec import ModelSpec
 from segdeploy.runtime.backend import Backend, run_batch
 
@@ -19,8 +20,6 @@ def predict_logits(spec: ModelSpec, backend: Backend, images: np.ndarray, window
 
 def _slide_one(spec: ModelSpec, backend: Backend, image: np.ndarray, window_batch: int) -> np.ndarray:
     """The deployed network sees windows only; splitting and overlap-averaging happen here."""
-    from segdeploy.inference.sliding import merge_windows, split_windows
-
     assert spec.slide is not None
     windows, layout = split_windows(image, spec.slide.window, spec.slide.stride)  # (K, 3, ws, ws)
     check_input_size(spec, backend, windows.shape[2:])

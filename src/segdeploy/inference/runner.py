@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from segdeploy.data.binio import output_name, write_prediction
+from segdeploy.data.variants import to_class_map
 from segdeploy.errors import SegdeployError
 from segdeploy.evaluation.confusion import ConfusionMatrix
 from segdeploy.inference.inputs import InputItem
@@ -141,9 +143,6 @@ def _prepare(item: InputItem, raw: object):
 def _write_output(spec: ModelSpec, config: InferConfig, result: InferResult, confusion: ConfusionMatrix | None,
                   item: InputItem, prepared, outputs: list[np.ndarray]) -> None:
     """One image's file: its class map at label resolution (dataset images), or the raw output (.bin)."""
-    from segdeploy.data.binio import write_prediction
-    from segdeploy.data.variants import to_class_map
-
     if prepared.geometry is not None:
         array = to_class_map(spec, prepared.geometry, outputs, item.source or item.stem).astype(np.int32)
         if confusion is not None and item.label is not None:
@@ -177,8 +176,6 @@ def _run_engine(spec: ModelSpec, backend: Backend, inputs: list[np.ndarray], bat
 
 
 def _output_name(stem: str, fmt: str) -> str:
-    from segdeploy.data.binio import output_name
-
     return output_name(stem, 0, fmt)
 
 

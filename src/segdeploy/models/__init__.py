@@ -6,6 +6,7 @@ from pathlib import Path
 
 from torch import nn
 
+from segdeploy.checkpoints import load_checkpoint
 from segdeploy.errors import SegdeployError
 from segdeploy.models.fastscnn import FASTSCNN_CITYSCAPES
 from segdeploy.models.fcn8s import FCN8S_VGG16_VOC
@@ -37,8 +38,6 @@ def get_spec(name: str) -> ModelSpec:
 def build_model(spec: ModelSpec, checkpoint: str | Path | None = None, trust: bool = False,
                 tiny: bool = False) -> nn.Module:
     """The network in eval mode, with an official checkpoint loaded strictly when one is given."""
-    from segdeploy.checkpoints import load_checkpoint
-
     model = spec.build(**spec.tiny) if tiny else spec.build()
     if checkpoint is not None:
         load_checkpoint(model, spec, checkpoint, trust)

@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, IO
+from typing import IO, Any, Callable
 
 # mkstemp creates files readable by the owner only; finished files get the usual umask-based mode.
 _UMASK = os.umask(0)

@@ -6,6 +6,9 @@ import contextlib
 import time
 from typing import Callable, Iterator
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
 
 @contextlib.contextmanager
 def progress_bar(label: str, total: int, unit: str = "img", enabled: bool = True) -> Iterator[Callable[[int], None]]:
@@ -13,9 +16,6 @@ def progress_bar(label: str, total: int, unit: str = "img", enabled: bool = True
     if not enabled:
         yield lambda n: None
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     bar = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=Console(stderr=True))
     task = bar.add_task(label, total=total, rate="")

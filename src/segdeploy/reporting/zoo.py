@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 import torch
 from rich.table import Table
+from torch.utils.flop_counter import FlopCounterMode
 
+from segdeploy.export.onnx_export import default_input_hw
 from segdeploy.models.spec import ModelSpec
 
 
@@ -24,8 +26,6 @@ def forward_flops(model: torch.nn.Module, input_hw: tuple[int, int]) -> float:
     Counted on the model's device; on the meta device nothing is computed, and attention is counted
     (on real CPU tensors the fused CPU attention kernel is invisible to the counter).
     """
-    from torch.utils.flop_counter import FlopCounterMode
-
     device = next(model.parameters()).device
     counter = FlopCounterMode(display=False)
     with counter, torch.inference_mode():
@@ -42,8 +42,6 @@ def spec_flops(spec: ModelSpec, input_hw: tuple[int, int], tiny: bool = False) -
 
 def zoo_rows(specs: Iterable[ModelSpec], with_flops: bool = True) -> list[ZooRow]:
     """Build each model on the meta device (no memory, no compute) to count parameters and FLOPs."""
-    from segdeploy.export.onnx_export import default_input_hw
-
     rows = []
     for spec in specs:
         with torch.device("meta"):

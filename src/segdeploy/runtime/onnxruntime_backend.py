@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
 from segdeploy.errors import SegdeployError
-from segdeploy.runtime.backend import physical_cores
+from segdeploy.runtime.machine import physical_cores
 
 
 class OnnxRuntimeBackend:
@@ -25,8 +26,6 @@ class OnnxRuntimeBackend:
 
     def __init__(self, path: str | Path, providers: list[str] | None = None, threads: int | None = None,
                  optimized_cache: str | Path | None = None, name: str = "onnxruntime") -> None:
-        import onnxruntime as ort
-
         path = Path(path)
         if not path.is_file():
             raise SegdeployError.at(path, "ONNX file not found")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from segdeploy.errors import SegdeployError
-from segdeploy.runtime.backend import physical_cores
+from segdeploy.runtime.machine import physical_cores
 
 
 def openvino_available() -> bool:
@@ -32,7 +32,7 @@ class OpenVinoBackend:
 
     def __init__(self, path: str | Path, precision: str = "f32", threads: int | None = None,
                  name: str = "openvino") -> None:
-        import openvino as ov
+        import openvino as ov  # optional dependency (the `bench` extra)
 
         path = Path(path)
         if not path.is_file():

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from segdeploy.checkpoints import compare_keys, print_key_report, read_state_dict
 from segdeploy.errors import SegdeployError
 from segdeploy.reporting.atomic import write_bytes_atomic
 
@@ -102,8 +103,6 @@ def init_backbone(model: nn.Module, path: Path, model_name: str, trust: bool = F
     The classifier `fc.*` is dropped; any other difference is printed as checkpoints' key table.
     Returns the number of tensors loaded.
     """
-    from segdeploy.checkpoints import compare_keys, print_key_report, read_state_dict
-
     backbone = getattr(model, "backbone", None)
     if not isinstance(backbone, nn.Module):
         raise SegdeployError.at("--init-backbone", f"{model_name} has no `backbone` submodule to initialise")

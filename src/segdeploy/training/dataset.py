@@ -15,7 +15,10 @@ import torch
 from torch.utils.data import DistributedSampler, Sampler
 
 from segdeploy.data.cityscapes import Sample
+from segdeploy.data.datasets import list_samples, read_label
+from segdeploy.data.images import read_rgb
 from segdeploy.models.spec import ModelSpec, TrainRecipe
+from segdeploy.training.augment import augment
 
 
 def training_samples(spec: ModelSpec, root: Path, split: str) -> list[Sample]:
@@ -24,8 +27,6 @@ def training_samples(spec: ModelSpec, root: Path, split: str) -> list[Sample]:
     For VOC, "train+aug" is mmseg's voc12aug training set: the data layer reads the VOC train ids'
     own masks and, for the SBD-only ids of `aug.txt`, the converted `SegmentationClassAug` ones.
     """
-    from segdeploy.data.datasets import list_samples
-
     return [sample for part in split.split("+") for sample in list_samples(spec.dataset, root, part)]
 
 
@@ -39,10 +40,6 @@ class TrainDataset(torch.utils.data.Dataset):
         return len(self.samples)
 
     def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        from segdeploy.data.datasets import read_label
-        from segdeploy.data.images import read_rgb
-        from segdeploy.training.augment import augment
-
         epoch, index = key
         rng = np.random.default_rng([self.seed, epoch, index])
         sample = self.samples[index]

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from segdeploy.reporting.atomic import write_json_atomic
 from segdeploy.training.distributed import all_reduce_mean, gather_objects
 from segdeploy.training.log import format_eta, peak_memory_mb
-
-if TYPE_CHECKING:
-    from segdeploy.training.train import _Run
+from segdeploy.training.run import Run
 
 
 class Meter:
     """Times each iteration (data wait + step) and sums the step's values until `flush`."""
 
-    def __init__(self, run: _Run, perf_warmup: int) -> None:
+    def __init__(self, run: Run, perf_warmup: int) -> None:
         self.run, self.perf_warmup = run, perf_warmup
         self.sums: dict[str, torch.Tensor] = {}
         self.times: list[float] = []  # this interval: (iteration, data) seconds, flattened pairs

@@ -18,34 +18,28 @@ import torch.nn.functional as F
 from torch import nn
 
 from segdeploy.data.cityscapes import IGNORE_INDEX, Sample
+from segdeploy.data.datasets import read_label
+from segdeploy.data.images import read_rgb
+from segdeploy.data.variants import get_variant, make_inputs, to_class_map
 from segdeploy.errors import SegdeployError
+from segdeploy.evaluation.confusion import ConfusionMatrix
+from segdeploy.evaluation.metrics import segmentation_metrics
 from segdeploy.models.spec import ModelSpec, TrainRecipe
-from segdeploy.training.checkpoint import check_fresh_work_dir, save_state_dict
-from segdeploy.training.dataset import EpochSampler
-from segdeploy.training.distributed import DistInfo, barrier
+from segdeploy.training import checkpoint
+from segdeploy.training.checkpoint import (
+    capture_rng,
+    check_fresh_work_dir,
+    init_backbone,
+    save_state_dict,
+    save_training_checkpoint,
+)
+from segdeploy.training.dataset import EpochSampler, TrainDataset, training_samples
+from segdeploy.training.distributed import DistInfo, barrier, cleanup, gather_objects, init_distributed_mode
 from segdeploy.training.log import RunLog
+from segdeploy.training.meter import Meter
+from segdeploy.training.run import Run, TrainConfig
 
 _PERF_WARMUP = 5  # iterations of each process run left out of the --perf images/s (allocator, caches)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """One run. `recipe` holds the model's training numbers: its spec's `train_recipe` plus overrides."""
-
-    data_root: Path
-    work_dir: Path
-    recipe: TrainRecipe
-    amp: bool = False  # bf16 autocast on CPU; fp16 autocast + GradScaler on CUDA
-    resume: bool = False  # continue from the newest checkpoint in work_dir/checkpoints
-    sync_bn: bool = False  # BatchNorm statistics over the global batch (CUDA only)
-    freeze_bn: bool = False  # mmseg's norm_eval: BN layers use and keep their running statistics
-    perf: bool = False  # add images/s per device and in total to the log; write perf.json
-    init_backbone: Path | None = None  # ImageNet-pretrained backbone file in mmseg's layout
-    trust_checkpoint: bool = False
-    seed: int = 0
-    log_every: int = 50
-    keep_checkpoints: int = 3
-    workers: int = 2  # DataLoader worker processes per training process
 
 
 @dataclass(frozen=True)
@@ -62,28 +56,9 @@ class PolyLR:
         return lr / self.base
 
 
-@dataclass
-class _Run:
-    """The live state of one process's run (mutable, unlike the config)."""
-
-    spec: ModelSpec
-    config: TrainConfig
-    info: DistInfo
-    model: nn.Module  # DDP-wrapped when distributed
-    model_without_ddp: nn.Module
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    scaler: torch.amp.GradScaler
-    log: RunLog
-    iteration: int = 0
-    skipped_steps: int = 0  # AMP steps not applied because of inf/NaN gradients
-
-
 def train(spec: ModelSpec, config: TrainConfig, model: nn.Module | None = None) -> Path:
     """Train `spec`'s network (or `model`, e.g. its tiny variant) and return `work_dir/latest.pth`,
     a bare state dict in the official layout, written by rank 0 on every rank's return."""
-    from segdeploy.training.distributed import cleanup, init_distributed_mode
-
     info = init_distributed_mode()
     try:
         return _train(spec, config, info, model)
@@ -92,8 +67,6 @@ def train(spec: ModelSpec, config: TrainConfig, model: nn.Module | None = None) 
 
 
 def _train(spec: ModelSpec, config: TrainConfig, info: DistInfo, model: nn.Module | None) -> Path:
-    from segdeploy.training.dataset import training_samples
-
     recipe = config.recipe
     if config.sync_bn and info.device.type != "cuda":
         raise SegdeployError.at("--sync-bn", "needs CUDA devices: torch's SyncBatchNorm has no CPU kernel")
@@ -124,9 +97,7 @@ def _seed(seed: int) -> None:
     random.seed(seed)
 
 
-def _setup(spec: ModelSpec, config: TrainConfig, info: DistInfo, model: nn.Module | None) -> _Run:
-    from segdeploy.training.checkpoint import init_backbone
-
+def _setup(spec: ModelSpec, config: TrainConfig, info: DistInfo, model: nn.Module | None) -> Run:
     _seed(config.seed)  # the same initial weights on every rank, and for any number of ranks
     model = model if model is not None else spec.build()
     if config.init_backbone is not None:
@@ -145,7 +116,7 @@ def _setup(spec: ModelSpec, config: TrainConfig, info: DistInfo, model: nn.Modul
     # fp16 needs loss scaling; bf16 has float32's exponent range and does not.
     scaler = torch.amp.GradScaler("cuda", enabled=config.amp and info.device.type == "cuda")
     log = RunLog(config.work_dir, r.iters, enabled=info.is_main)
-    return _Run(spec, config, info, model, model_without_ddp, optimizer, scheduler, scaler, log)
+    return Run(spec, config, info, model, model_without_ddp, optimizer, scheduler, scaler, log)
 
 
 def _set_train_mode(model: nn.Module, freeze_bn: bool) -> None:
@@ -165,8 +136,6 @@ def _make_optimizer(model: nn.Module, recipe: TrainRecipe) -> torch.optim.Optimi
 
 def _make_loader(spec: ModelSpec, config: TrainConfig,
                  info: DistInfo) -> tuple[torch.utils.data.DataLoader, EpochSampler, int]:
-    from segdeploy.training.dataset import TrainDataset, training_samples
-
     recipe = config.recipe
     samples = training_samples(spec, config.data_root, recipe.train_split)
     dataset = TrainDataset(spec, samples, recipe, config.seed)
@@ -186,7 +155,7 @@ def _make_loader(spec: ModelSpec, config: TrainConfig,
     return loader, sampler, iters_per_epoch
 
 
-def _meta(run: _Run) -> dict[str, Any]:
+def _meta(run: Run) -> dict[str, Any]:
     """What a resumed run must share with the run that wrote the checkpoint."""
     c = run.config
     return {"model": run.spec.name, **{f"recipe.{k}": v for k, v in asdict(c.recipe).items()},
@@ -194,9 +163,7 @@ def _meta(run: _Run) -> dict[str, Any]:
             "seed": c.seed}
 
 
-def _resume(run: _Run) -> None:
-    from segdeploy.training import checkpoint
-
+def _resume(run: Run) -> None:
     path = checkpoint.latest_training_checkpoint(run.config.work_dir)
     state = checkpoint.load_training_checkpoint(path)
     saved, current = state["meta"], _meta(run)
@@ -214,11 +181,8 @@ def _resume(run: _Run) -> None:
     run.log.info(f"resumed from {path} at iteration {run.iteration}")
 
 
-def _save_checkpoint(run: _Run) -> None:
+def _save_checkpoint(run: Run) -> None:
     """Every rank hands over its RNG states; rank 0 writes the file."""
-    from segdeploy.training.checkpoint import capture_rng, save_training_checkpoint
-    from segdeploy.training.distributed import gather_objects
-
     rng_states = gather_objects(capture_rng(), run.info)
     if not run.info.is_main:
         return
@@ -230,10 +194,8 @@ def _save_checkpoint(run: _Run) -> None:
     run.log.info(f"saved checkpoint {path}")
 
 
-def _loop(run: _Run, loader: torch.utils.data.DataLoader, sampler: EpochSampler, iters_per_epoch: int,
+def _loop(run: Run, loader: torch.utils.data.DataLoader, sampler: EpochSampler, iters_per_epoch: int,
           val_samples: list[Sample]) -> None:
-    from segdeploy.training.meter import Meter
-
     recipe, config = run.config.recipe, run.config
     meter = Meter(run, _PERF_WARMUP)
     epoch, batch_in_epoch = divmod(run.iteration, iters_per_epoch)
@@ -259,12 +221,12 @@ def _loop(run: _Run, loader: torch.utils.data.DataLoader, sampler: EpochSampler,
         meter.write_perf(config.work_dir / "perf.json")
 
 
-def _due(run: _Run, every: int) -> bool:
+def _due(run: Run, every: int) -> bool:
     """A periodic action runs every `every` iterations and after the last one; never when `every` is 0."""
     return every > 0 and (run.iteration % every == 0 or run.iteration == run.config.recipe.iters)
 
 
-def _train_step(run: _Run, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+def _train_step(run: Run, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
     """One optimizer step; returns detached loss/accuracy values for the log."""
     device = run.info.device
     images = images.to(device, non_blocking=True)
@@ -281,7 +243,7 @@ def _train_step(run: _Run, images: torch.Tensor, labels: torch.Tensor) -> dict[s
     return parts
 
 
-def _optimizer_step(run: _Run) -> bool:
+def _optimizer_step(run: Run) -> bool:
     """Apply the gradients unless AMP produced inf/NaN ones; False when the step was skipped.
 
     Gradients are already averaged over ranks here, so every rank takes the same decision.
@@ -327,14 +289,8 @@ def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return correct.sum().float() * 100 / valid.sum().clamp(min=1)
 
 
-def _evaluate(run: _Run, samples: list[Sample]) -> None:
+def _evaluate(run: Run, samples: list[Sample]) -> None:
     """Each rank scores every world_size-th image; one all-reduce of the confusion matrix sums them."""
-    from segdeploy.data.datasets import read_label
-    from segdeploy.data.images import read_rgb
-    from segdeploy.data.variants import get_variant, make_inputs, to_class_map
-    from segdeploy.evaluation.confusion import ConfusionMatrix
-    from segdeploy.evaluation.metrics import segmentation_metrics
-
     spec, info, model = run.spec, run.info, run.model_without_ddp
     variant = get_variant(spec, run.config.recipe.val_variant)
     confusion = ConfusionMatrix(spec.num_classes)
