@@ -5,11 +5,25 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
+from segdeploy.argtypes import (
+    device_arg,
+    existing_dir,
+    existing_file,
+    int_list,
+    nonnegative_float,
+    nonnegative_int,
+    output_dir,
+    output_file,
+    positive_float,
+    positive_int,
+    size_arg,
+)
 from segdeploy.benchmark.catalog import ENGINES
-from segdeploy.errors import run_and_report
+from segdeploy.errors import EXIT_USER_ERROR, run_and_report
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (one-line help, example)
@@ -53,9 +67,28 @@ DATA_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+EXIT_CODES = ("exit codes: 0 success, 2 bad usage or bad input, 3 a gate failed (export parity, accuracy "
+              "--max-drop, a verification), 130 interrupted, 1 a bug in segdeploy")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (which command, which argument, what is wrong)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"segdeploy: error: {self.prog}: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(EXIT_USER_ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as done:  # --help, --version (0) or a usage error (2): a code, not an exception
+        return done.code if isinstance(done.code, int) else EXIT_USER_ERROR
+    return run_and_report(lambda: _dispatch(args), debug=args.debug)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.threads:
         import torch  # deferred: `segdeploy --help` and argument errors start without torch
 
@@ -63,15 +96,27 @@ def main(argv: list[str] | None = None) -> int:
     from segdeploy import commands  # deferred likewise: the commands import torch and the engines
 
     name = args.command if args.command != "data" else f"data_{args.data_command}"
-    handler = getattr(commands, name.replace("-", "_"))
-    return run_and_report(lambda: handler(args), debug=args.debug)
+    return getattr(commands, name.replace("-", "_"))(args)
+
+
+def _global_flags(p: argparse.ArgumentParser) -> None:
+    """--debug and --threads, accepted before or after the subcommand.
+
+    SUPPRESS defaults: a subcommand parser only sets them when given, so a value given before the
+    subcommand is not reset by the subcommand's parser; the top-level parser sets the defaults.
+    """
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="show tracebacks instead of one-line errors")
+    p.add_argument("--threads", type=positive_int, default=argparse.SUPPRESS,
+                   help="torch intra-op threads (default: torch's)")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="segdeploy", description="segdeploy: segmentation models "
-                                     "from official checkpoints to a proven deployment.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
-    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (default: torch's)")
+    parser = _Parser(prog="segdeploy", description="segdeploy: segmentation models "
+                                     "from official checkpoints to a proven deployment.", epilog=EXIT_CODES)
+    parser.add_argument("--version", action="version", version=f"segdeploy {_version()}")
+    _global_flags(parser)
+    parser.set_defaults(debug=False, threads=0)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, example) in COMMANDS.items():
         _add_command(sub, name, help_text, example, globals()[f"_args_{name.replace('-', '_')}"])
@@ -80,31 +125,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_command(sub: argparse._SubParsersAction, name: str, help_text: str, example: str,
                  add_args: Callable[[argparse.ArgumentParser], None]) -> None:
-    p = sub.add_parser(name, help=help_text, description=help_text, epilog=f"example:\n  {example}",
+    p = sub.add_parser(name, help=help_text, description=help_text,
+                       epilog=f"example:\n  {example}\n\n{EXIT_CODES}",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    _global_flags(p)
     add_args(p)
 
 
-def size_arg(text: str) -> tuple[int, int]:
-    """`HxW` -> (H, W)."""
+def _version() -> str:
     try:
-        h, w = (int(v) for v in text.lower().split("x"))
-        if h > 0 and w > 0:
-            return h, w
-    except ValueError:
-        pass
-    raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH like 512x1024, got {text!r}")
-
-
-def int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-        if values and all(v > 0 for v in values):
-            return values
-    except ValueError:
-        pass
-    raise argparse.ArgumentTypeError(f"expected positive integers like 1,4,8, got {text!r}")
+        return metadata.version("segdeploy")
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
 
 
 def _model(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -112,14 +144,14 @@ def _model(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 def _weights(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", type=Path, help="official .pth file (default: random weights)")
+    p.add_argument("--checkpoint", type=existing_file, help="official .pth file (default: random weights)")
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="allow a checkpoint that needs full unpickling (runs code from the file)")
 
 
 def _args_demo(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, default=Path("demo_out"), help="folder for data, models, predictions, report")
-    p.add_argument("--images", type=int, default=20, help="synthetic val images")
+    p.add_argument("--out", type=output_dir, default=Path("demo_out"), help="folder for data, models, predictions, report")
+    p.add_argument("--images", type=positive_int, default=20, help="synthetic val images")
 
 
 def _args_models(p: argparse.ArgumentParser) -> None:
@@ -127,7 +159,7 @@ def _args_models(p: argparse.ArgumentParser) -> None:
 
 
 def _args_inspect_checkpoint(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", type=Path)
+    p.add_argument("file", type=existing_file, help="the checkpoint (.pth)")
     _model(p)
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="allow a checkpoint that needs full unpickling (runs code from the file)")
@@ -135,10 +167,10 @@ def _args_inspect_checkpoint(p: argparse.ArgumentParser) -> None:
 
 def _args_preprocess(p: argparse.ArgumentParser) -> None:
     _model(p)
-    p.add_argument("--data-root", type=Path, required=True)
+    p.add_argument("--data-root", type=existing_dir, required=True)
     p.add_argument("--split", default="val")
-    p.add_argument("--out", type=Path, required=True, help="folder for the .bin files")
-    p.add_argument("--info", type=Path, help="the .info file (default: OUT.info; geometry in OUT.index.json)")
+    p.add_argument("--out", type=output_dir, required=True, help="folder for the .bin files")
+    p.add_argument("--info", type=output_file, help="the .info file (default: OUT.info; geometry in OUT.index.json)")
     _variant(p)
     _skip_bad(p)
 
@@ -156,9 +188,9 @@ def _skip_bad(p: argparse.ArgumentParser) -> None:
 def _args_export(p: argparse.ArgumentParser) -> None:
     _model(p)
     _weights(p)
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=output_file, required=True, help="the ONNX file to write")
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--batch", type=int, default=1, help="fixed batch size of the file")
+    group.add_argument("--batch", type=positive_int, default=1, help="fixed batch size of the file")
     group.add_argument("--dynamic-batch", action="store_true", help="batch axis dynamic")
     p.add_argument("--input-size", type=size_arg, help="HxW (default: the model's, one window for sliding models)")
     p.add_argument("--simplify", action="store_true", help="run onnxslim on the exported graph")
@@ -166,29 +198,30 @@ def _args_export(p: argparse.ArgumentParser) -> None:
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
     _weights(p)
-    p.add_argument("--onnx", type=Path, help="ONNX file (engine onnxruntime)")
+    p.add_argument("--onnx", type=existing_file, help="ONNX file (engine onnxruntime)")
     p.add_argument("--engine", choices=("torch", "onnxruntime"), help="default: onnxruntime with --onnx, else torch")
-    p.add_argument("--device", default="cpu", help="torch device, or cuda for ONNX Runtime's CUDA provider")
+    p.add_argument("--device", type=device_arg, default="cpu",
+                   help="cpu, cuda or cuda:N (torch device; cuda selects ONNX Runtime's CUDA provider)")
 
 
 def _args_infer(p: argparse.ArgumentParser) -> None:
     _model(p)
     _engine_args(p)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--input", type=Path, help="folder of preprocessed .bin files")
-    src.add_argument("--data-root", type=Path, help="dataset root in its real layout")
+    src.add_argument("--input", type=existing_dir, help="folder of preprocessed .bin files")
+    src.add_argument("--data-root", type=existing_dir, help="dataset root in its real layout")
     p.add_argument("--split", default="val")
     p.add_argument("--input-size", type=size_arg,
                    help="HxW of every .bin input (default: from INPUT.info, else the variant's input size)")
-    p.add_argument("--info", type=Path, help="the guides' .info file giving each .bin's size (default: INPUT.info)")
+    p.add_argument("--info", type=existing_file, help="the guides' .info file giving each .bin's size (default: INPUT.info)")
     _variant(p)
-    p.add_argument("--output", type=Path, required=True, help="parent folder of run folders")
-    p.add_argument("--batch", type=int, default=1, help="network inputs per engine call")
+    p.add_argument("--output", type=output_dir, required=True, help="parent folder of run folders")
+    p.add_argument("--batch", type=positive_int, default=1, help="network inputs per engine call")
     p.add_argument("--outfmt", choices=("bin", "npy", "png"), default="bin")
     p.add_argument("--logits", action="store_true",
                    help="with --input: write float32 logits instead of int32 class maps (for variants that "
                         "post-process logits, e.g. mmseg-resize, windows)")
-    p.add_argument("--resume", type=Path, help="an earlier run folder: finished images are skipped")
+    p.add_argument("--resume", type=existing_dir, help="an earlier run folder: finished images are skipped")
     p.add_argument("--evaluate", action="store_true",
                    help="with --data-root: score each prediction as it is written (end-to-end pipeline)")
     _skip_bad(p)
@@ -196,10 +229,10 @@ def _args_infer(p: argparse.ArgumentParser) -> None:
 
 def _args_evaluate(p: argparse.ArgumentParser) -> None:
     _model(p)
-    p.add_argument("--pred", type=Path, required=True, help="prediction folder (ours or ais_bench's)")
-    p.add_argument("--data-root", type=Path, required=True)
+    p.add_argument("--pred", type=existing_dir, required=True, help="prediction folder (ours or ais_bench's)")
+    p.add_argument("--data-root", type=existing_dir, required=True)
     p.add_argument("--split", default="val")
-    p.add_argument("--json", type=Path, help="where to write the metrics JSON (default: PRED/metrics.json)")
+    p.add_argument("--json", type=output_file, help="where to write the metrics JSON (default: PRED/metrics.json)")
     p.add_argument("--metric", choices=("mmseg", "cityscapes"), default="mmseg",
                    help="cityscapes: also run the official cityscapesscripts evaluator on the same predictions")
     _variant(p)
@@ -209,32 +242,33 @@ def _args_evaluate(p: argparse.ArgumentParser) -> None:
 def _args_bench(p: argparse.ArgumentParser) -> None:
     _model(p)
     _weights(p)
-    p.add_argument("--onnx", type=Path, help="fp32 ONNX file for the ONNX engines (default: export the checkpoint)")
+    p.add_argument("--onnx", type=existing_file, help="fp32 ONNX file for the ONNX engines (default: export the checkpoint)")
     p.add_argument("--engine", type=engine_list, help="comma-separated, side by side in one table: "
                    + ", ".join(ENGINES) + " (default: onnxruntime with --onnx, else torch)")
-    p.add_argument("--device", default="cpu", help="torch device, or cuda for ONNX Runtime's CUDA provider")
+    p.add_argument("--device", type=device_arg, default="cpu",
+                   help="cpu, cuda or cuda:N (torch device; cuda selects ONNX Runtime's CUDA provider)")
     p.add_argument("--batch", type=int_list, default=[1], help="comma-separated batch sizes")
-    p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--loop", type=int, default=100)
+    p.add_argument("--warmup", type=nonnegative_int, default=5, help="untimed runs per engine and batch")
+    p.add_argument("--loop", type=positive_int, default=100, help="timed runs per engine and batch")
     p.add_argument("--input-size", type=size_arg,
                    help="HxW (default: the model's; with --accuracy, the data's image size)")
-    p.add_argument("--json", type=Path, help="write the results as JSON here")
-    p.add_argument("--work-dir", type=Path, default=Path("bench_out"),
+    p.add_argument("--json", type=output_file, help="write the results as JSON here")
+    p.add_argument("--work-dir", type=output_dir, default=Path("bench_out"),
                    help="exported, simplified and int8 files and ONNX Runtime's optimised graphs, reused")
-    p.add_argument("--calib-root", type=Path, help="dataset for int8 calibration (default: synthetic scenes)")
-    p.add_argument("--calib-images", type=int, default=8, help="int8 calibration images")
+    p.add_argument("--calib-root", type=existing_dir, help="dataset for int8 calibration (default: synthetic scenes)")
+    p.add_argument("--calib-images", type=positive_int, default=8, help="int8 calibration images")
     p.add_argument("--accuracy", action="store_true",
                    help="also score every engine vs PyTorch fp32 on --data-root: the ladder fp32 ONNX, "
                         "simplified, int8")
-    p.add_argument("--data-root", type=Path, help="labelled dataset for --accuracy")
+    p.add_argument("--data-root", type=existing_dir, help="labelled dataset for --accuracy")
     p.add_argument("--split", default="val")
-    p.add_argument("--images", type=int, default=20, help="images scored by --accuracy")
-    p.add_argument("--max-drop", type=float, default=0.5,
+    p.add_argument("--images", type=positive_int, default=20, help="images scored by --accuracy")
+    p.add_argument("--max-drop", type=nonnegative_float, default=0.5,
                    help="mIoU points an engine may lose vs PyTorch fp32 before it is marked failed")
     p.add_argument("--e2e", action="store_true",
                    help="end to end on --data-root: read, decode, infer, post-process and score overlapped, "
                         "per-stage throughput, next to the same engine's pure inference")
-    p.add_argument("--workers", type=int, default=2, help="--e2e: threads reading and preprocessing ahead")
+    p.add_argument("--workers", type=positive_int, default=2, help="--e2e: threads reading and preprocessing ahead")
 
 
 def engine_list(text: str) -> list[str]:
@@ -248,31 +282,32 @@ def engine_list(text: str) -> list[str]:
 
 def _args_train(p: argparse.ArgumentParser) -> None:
     _model(p)
-    p.add_argument("--data-root", type=Path, required=True)
-    p.add_argument("--work-dir", type=Path, required=True, help="checkpoints/, log.jsonl, latest.pth")
+    p.add_argument("--data-root", type=existing_dir, required=True)
+    p.add_argument("--work-dir", type=output_dir, required=True, help="checkpoints/, log.jsonl, latest.pth")
     recipe = p.add_argument_group("recipe overrides (default: the model's recipe in its spec)")
     recipe.add_argument("--split", help="training split; 'a+b' joins splits (VOC: train+aug)")
     recipe.add_argument("--val-split")
-    recipe.add_argument("--iters", type=int)
-    recipe.add_argument("--batch-per-device", "--batch", dest="batch_per_device", type=int,
+    recipe.add_argument("--iters", type=positive_int)
+    recipe.add_argument("--batch-per-device", "--batch", dest="batch_per_device", type=positive_int,
                         help="images per process; the global batch is this x world size")
     recipe.add_argument("--crop", type=size_arg, help="random crop HxW")
-    recipe.add_argument("--lr", type=float)
+    recipe.add_argument("--lr", type=positive_float)
     recipe.add_argument("--optimizer", choices=("adamw", "sgd"))
-    recipe.add_argument("--eval-every", type=int, help="iterations between evaluations (0: none)")
-    recipe.add_argument("--checkpoint-every", type=int, help="iterations between resumable checkpoints")
+    recipe.add_argument("--eval-every", type=nonnegative_int, help="iterations between evaluations (0: none)")
+    recipe.add_argument("--checkpoint-every", type=positive_int, help="iterations between resumable checkpoints")
     p.add_argument("--amp", action="store_true", help="bf16 autocast on CPU, fp16 + GradScaler on CUDA")
     p.add_argument("--resume", action="store_true", help="continue from the newest WORK_DIR/checkpoints file")
     p.add_argument("--sync-bn", action="store_true", help="BatchNorm over the global batch (CUDA)")
     p.add_argument("--perf", action="store_true", help="report images/s per device and in total")
-    p.add_argument("--init-backbone", type=Path,
+    p.add_argument("--init-backbone", type=existing_file,
                    help="ImageNet-pretrained backbone in mmseg's layout (open-mmlab://resnet50_v1c)")
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="allow an --init-backbone file that needs full unpickling (runs code from the file)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--keep-checkpoints", type=int, default=3)
-    p.add_argument("--workers", type=int, default=2, help="data loader processes per training process")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("--log-every", type=positive_int, default=50)
+    p.add_argument("--keep-checkpoints", type=positive_int, default=3)
+    p.add_argument("--workers", type=nonnegative_int, default=2,
+                   help="data loader processes per training process (0: load in the training process)")
 
 
 def _args_data(p: argparse.ArgumentParser) -> None:
@@ -282,27 +317,27 @@ def _args_data(p: argparse.ArgumentParser) -> None:
 
 
 def _workers(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="worker processes")
+    p.add_argument("--workers", type=positive_int, default=min(8, os.cpu_count() or 1), help="worker processes")
 
 
 def _args_data_voc_aug(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--voc", type=Path, required=True, help="VOCdevkit/VOC2012")
-    p.add_argument("--sbd", type=Path, required=True, help="benchmark_RELEASE/dataset (cls/, train.txt, val.txt)")
-    p.add_argument("--out", type=Path, help="mask folder (default: VOC/SegmentationClassAug, where readers look)")
+    p.add_argument("--voc", type=existing_dir, required=True, help="VOCdevkit/VOC2012")
+    p.add_argument("--sbd", type=existing_dir, required=True, help="benchmark_RELEASE/dataset (cls/, train.txt, val.txt)")
+    p.add_argument("--out", type=output_dir, help="mask folder (default: VOC/SegmentationClassAug, where readers look)")
     _workers(p)
 
 
 def _args_data_cityscapes_trainids(p: argparse.ArgumentParser) -> None:
-    p.add_argument("root", type=Path, help="Cityscapes root (holding gtFine/)")
+    p.add_argument("root", type=existing_dir, help="Cityscapes root (holding gtFine/)")
     _workers(p)
 
 
 def _args_data_synthetic(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, required=True, help="dataset root (Cityscapes layout)")
+    p.add_argument("--out", type=output_dir, required=True, help="dataset root (Cityscapes layout)")
     p.add_argument("--split", default="val")
-    p.add_argument("--count", type=int, default=50)
+    p.add_argument("--count", type=positive_int, default=50)
     p.add_argument("--size", type=size_arg, default=(256, 512), help="HxW")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=nonnegative_int, default=1)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from segdeploy.data.synthetic import generate_cityscapes_like
 from segdeploy.data.variants import default_input_hw, get_variant
 from segdeploy.data.voc_aug import convert_voc_aug
 from segdeploy.demo import DemoConfig, run_demo
-from segdeploy.errors import SegdeployError
+from segdeploy.errors import GateFailed, SegdeployError
 from segdeploy.evaluation.confusion import ConfusionMatrix
 from segdeploy.evaluation.evaluate import evaluate_folder
 from segdeploy.evaluation.metrics import segmentation_metrics
@@ -102,7 +102,7 @@ def export(args: argparse.Namespace) -> int:
     console.print(f"ONNX Runtime vs PyTorch on {'x'.join(map(str, parity.input_shape))} random input: "
                   f"max |Δlogit| {parity.max_abs_diff:.3g}, argmax agreement {parity.argmax_agreement:.4%}")
     if not parity.passed:
-        raise SegdeployError.at(path, f"argmax agreement {parity.argmax_agreement:.4%} is below "
+        raise GateFailed.at(path, f"argmax agreement {parity.argmax_agreement:.4%} is below "
                                       f"{MIN_ARGMAX_AGREEMENT:.1%}")
     return 0
 
@@ -189,7 +189,7 @@ def bench(args: argparse.Namespace) -> int:
         write_json_atomic(args.json, result)
         console.print(f"results written to {args.json}")
     if args.accuracy and accuracy.failed():
-        raise SegdeployError.at("--max-drop", f"{', '.join(accuracy.failed())} lost more than {args.max_drop:g} "
+        raise GateFailed.at("--max-drop", f"{', '.join(accuracy.failed())} lost more than {args.max_drop:g} "
                                               "mIoU points against PyTorch fp32 (table above)")
     return 0
 

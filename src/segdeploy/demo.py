@@ -21,7 +21,7 @@ from segdeploy.data.binio import find_predictions, read_prediction
 from segdeploy.data.datasets import list_samples
 from segdeploy.data.images import save_palette_png
 from segdeploy.data.synthetic import generate_cityscapes_like
-from segdeploy.errors import SegdeployError
+from segdeploy.errors import GateFailed, SegdeployError
 from segdeploy.evaluation.evaluate import evaluate_folder
 from segdeploy.export.onnx_export import export_model
 from segdeploy.inference.inputs import items_from_dataset
@@ -88,7 +88,7 @@ def run_demo(config: DemoConfig, console: Console) -> dict:
     _print_summary(console, spec, report, accuracy, timings, THROUGHPUT_DEFINITION)
     gap = abs(accuracy["torch"]["metrics"].mIoU - accuracy["onnxruntime"]["metrics"].mIoU) * 100
     if gap > MAX_MIOU_GAP:
-        raise SegdeployError.at(onnx_path, f"mIoU differs from PyTorch's by {gap:.3f} points (> {MAX_MIOU_GAP})")
+        raise GateFailed.at(onnx_path, f"mIoU differs from PyTorch's by {gap:.3f} points (> {MAX_MIOU_GAP})")
     return report
 
 

@@ -142,6 +142,6 @@ def test_data_synthetic_writes_a_cityscapes_tree(tmp_path, capsys):
 
 def test_module_entry_point_reports_one_line_without_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "segdeploy", "evaluate", "--model", MODEL, "--pred",
-                           str(tmp_path), "--data-root", str(tmp_path / "missing")], capture_output=True, text=True)
+                           str(tmp_path), "--data-root", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and "leftImg8bit" in proc.stderr
