@@ -31,6 +31,7 @@ from segdeploy.evaluation.confusion import ConfusionMatrix
 from segdeploy.evaluation.evaluate import evaluate_folder
 from segdeploy.evaluation.metrics import segmentation_metrics
 from segdeploy.export.onnx_export import MIN_ARGMAX_AGREEMENT, export_model
+from segdeploy.inference.identity import bin_inputs, dataset_inputs, infer_fingerprint
 from segdeploy.inference.inputs import items_from_bins, items_from_dataset
 from segdeploy.inference.runner import InferConfig, run_inference
 from segdeploy.models import MODELS, get_spec
@@ -80,8 +81,9 @@ def inspect_checkpoint(args: argparse.Namespace) -> int:
 def preprocess(args: argparse.Namespace) -> int:
     result = preprocess_dataset(get_spec(args.model), args.data_root, args.split, args.out, args.info,
                                 variant=args.variant, skip_bad=args.skip_bad)
-    console.print(f"{result.written} images preprocessed ({result.already_done} already there) into {result.out_dir}; "
-                  f"info file {result.info_path}, geometry {result.index_path}")
+    removed = f", {result.removed} stale input files removed" if result.removed else ""
+    console.print(f"{result.written} images preprocessed ({result.already_done} unchanged and already there"
+                  f"{removed}) into {result.out_dir}; info file {result.info_path}, geometry {result.index_path}")
     _print_skipped(result.skipped, f"listed in {result.index_path}")
     return 0
 
@@ -117,13 +119,18 @@ def infer(args: argparse.Namespace) -> int:
             raise SegdeployError.at("--logits", "needs --input: with --data-root the variant's post-process "
                                                 "runs here and writes class maps at label resolution")
         items = items_from_dataset(spec, args.data_root, args.split, variant.name)
+        inputs, run_variant = dataset_inputs(args.data_root, args.split), variant.name
     else:
-        items = items_from_bins(args.input, args.input_size, args.info, default_input_hw(spec, variant))
+        default_hw = default_input_hw(spec, variant)
+        items = items_from_bins(args.input, args.input_size, args.info, default_hw)
+        inputs, run_variant = bin_inputs(args.input, args.input_size, args.info, default_hw), None
     backend = make_backend(spec, args.engine, args.onnx, args.checkpoint, args.trust_checkpoint, args.device)
     config = InferConfig(output=args.output, batch=args.batch, outfmt=args.outfmt, keep_logits=args.logits,
                          resume=args.resume, skip_bad=args.skip_bad)
+    fingerprint = infer_fingerprint(spec.name, backend.name, args.device, args.checkpoint, args.onnx, run_variant,
+                                    args.outfmt, args.logits, args.batch, inputs, items)
     confusion = ConfusionMatrix(spec.num_classes) if args.evaluate else None
-    result = run_inference(spec, backend, items, config, confusion=confusion)
+    result = run_inference(spec, backend, items, config, fingerprint, confusion=confusion)
     console.print(f"{backend.name}: {result.written} images predicted, {result.skipped_done} already done, "
                   f"{result.images_per_second:.2f} img/s -> {result.run_dir}")
     if result.pipeline is not None and result.written:

@@ -25,6 +25,7 @@ from segdeploy.errors import SegdeployError
 from segdeploy.evaluation.confusion import ConfusionMatrix
 from segdeploy.evaluation.metrics import segmentation_metrics
 from segdeploy.models.spec import ModelSpec, TrainRecipe
+from segdeploy.reporting.fingerprint import check, describe_differences
 from segdeploy.training import checkpoint
 from segdeploy.training.checkpoint import (
     capture_rng,
@@ -167,10 +168,10 @@ def _resume(run: Run) -> None:
     path = checkpoint.latest_training_checkpoint(run.config.work_dir)
     state = checkpoint.load_training_checkpoint(path)
     saved, current = state["meta"], _meta(run)
-    if saved != current:
-        diff = [f"{k}: {saved.get(k)} -> {current[k]}" for k in current if saved.get(k) != current[k]]
+    differing = check(saved, current)
+    if differing:
         raise SegdeployError.at(path, f"was written with other settings; resume needs the same "
-                                      f"({'; '.join(diff)})")
+                                      f"({describe_differences(saved, current, differing)})")
     run.model_without_ddp.load_state_dict(state["model"], strict=True)
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
