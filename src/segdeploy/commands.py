@@ -46,6 +46,7 @@ from segdeploy.reporting.tables import (
     official_table,
 )
 from segdeploy.reporting.zoo import models_table, zoo_rows
+from segdeploy.runtime.device import require_device
 from segdeploy.runtime.engine import make_backend
 from segdeploy.training.run import TrainConfig
 from segdeploy.training.train import train as train_model
@@ -168,6 +169,7 @@ def bench(args: argparse.Namespace) -> int:
         if wanted and args.data_root is None:
             raise SegdeployError.at(flag, "needs --data-root ROOT (labelled images to run the engines on)")
     engines = tuple(args.engine or ["onnxruntime" if args.onnx is not None else "torch"])
+    require_device(args.device, list(engines))  # before the minutes of exporting and timing
     config = BenchConfig(engines=engines, batches=tuple(args.batch), warmup=args.warmup, loop=args.loop,
                          checkpoint=args.checkpoint, trust=args.trust_checkpoint, onnx=args.onnx, device=args.device,
                          work_dir=args.work_dir, calib_root=args.calib_root, calib_images=args.calib_images,
