@@ -242,8 +242,8 @@ def _check_resumable(run_dir: Path, fingerprint: InferFingerprint) -> None:
     if not run_record.has_record(run_dir):
         runs = sorted(p.name for p in run_dir.iterdir() if p.is_dir() and run_record.has_record(p))
         if runs:
-            raise SegdeployError.at(run_dir, f"--resume takes one run folder, and this folder holds {len(runs)} "
-                                             f"runs: pass one of them, e.g. {run_dir / runs[-1]}")
+            raise SegdeployError.at(run_dir, f"--resume takes one run folder, and this is the parent of "
+                                             f"{len(runs)}: pass one of them, e.g. {run_dir / runs[-1]}")
     run_record.require_same(run_dir, fingerprint, advice="resume it with the same ones, or start a new run "
                                                         "without --resume")
     if not fingerprint.reproducible:
