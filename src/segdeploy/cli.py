@@ -22,7 +22,7 @@ from segdeploy.argtypes import (
     positive_int,
     size_arg,
 )
-from segdeploy.benchmark.catalog import ENGINES
+from segdeploy.benchmark.catalog import ENGINES, INFER_ENGINES
 from segdeploy.errors import EXIT_USER_ERROR, run_and_report
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -108,7 +108,8 @@ def _global_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                    help="show tracebacks instead of one-line errors")
     p.add_argument("--threads", type=positive_int, default=argparse.SUPPRESS,
-                   help="torch intra-op threads (default: torch's)")
+                   help="intra-op threads of torch and of infer's ONNX Runtime session (default: torch's, and "
+                        "one per core for ONNX Runtime); under torchrun give each process its share of the cores")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -198,10 +199,25 @@ def _args_export(p: argparse.ArgumentParser) -> None:
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
     _weights(p)
-    p.add_argument("--onnx", type=existing_file, help="ONNX file (engine onnxruntime)")
-    p.add_argument("--engine", choices=("torch", "onnxruntime"), help="default: onnxruntime with --onnx, else torch")
+    p.add_argument("--onnx", type=existing_file, help="ONNX file (the onnxruntime engines)")
+    p.add_argument("--engine", choices=INFER_ENGINES,
+                   help="default: onnxruntime with --onnx, else torch; torch-fp16 and onnxruntime-trt-* need CUDA")
+    _device(p)
+    p.add_argument("--trt-calibration", type=existing_file,
+                   help="onnxruntime-trt-int8: the calibration table (calibration.flatbuffers from `segdeploy bench "
+                        "--engine onnxruntime-trt-int8 --work-dir DIR`, under DIR)")
+
+
+def _device(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", type=device_arg, default="cpu",
-                   help="cpu, cuda or cuda:N (torch device; cuda selects ONNX Runtime's CUDA provider)")
+                   help="cpu, cuda or cuda:N (cuda: ONNX Runtime's CUDA provider; under torchrun, cuda is each "
+                        "process's cuda:LOCAL_RANK and the processes talk over nccl)")
+
+
+def _dist_timeout(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dist-timeout", type=positive_float, default=30.0, metavar="MINUTES",
+                   help="under torchrun: how long a process waits for the others where they meet (start, end) "
+                        "before it gives up; at least the time the slowest process may lag")
 
 
 def _args_infer(p: argparse.ArgumentParser) -> None:
@@ -222,10 +238,13 @@ def _args_infer(p: argparse.ArgumentParser) -> None:
                    help="with --input: write float32 logits instead of int32 class maps (for variants that "
                         "post-process logits, e.g. mmseg-resize, windows)")
     p.add_argument("--resume", type=existing_dir, help="an earlier run folder (OUTPUT/<run>): finished images are "
-                                                       "skipped; refused unless it was made with the same settings")
+                                                       "skipped (and scored from their files with --evaluate); "
+                                                       "refused unless it was made with the same settings")
     p.add_argument("--evaluate", action="store_true",
-                   help="with --data-root: score each prediction as it is written (end-to-end pipeline)")
+                   help="with --data-root: score each prediction as it is written (end-to-end pipeline); "
+                        "metrics also go to RUN/metrics.json")
     _skip_bad(p)
+    _dist_timeout(p)
 
 
 def _args_evaluate(p: argparse.ArgumentParser) -> None:
@@ -246,8 +265,7 @@ def _args_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--onnx", type=existing_file, help="fp32 ONNX file for the ONNX engines (default: export the checkpoint)")
     p.add_argument("--engine", type=engine_list, help="comma-separated, side by side in one table: "
                    + ", ".join(ENGINES) + " (default: onnxruntime with --onnx, else torch)")
-    p.add_argument("--device", type=device_arg, default="cpu",
-                   help="cpu, cuda or cuda:N (torch device; cuda selects ONNX Runtime's CUDA provider)")
+    _device(p)
     p.add_argument("--batch", type=int_list, default=[1], help="comma-separated batch sizes")
     p.add_argument("--warmup", type=nonnegative_int, default=5, help="untimed runs per engine and batch")
     p.add_argument("--loop", type=positive_int, default=100, help="timed runs per engine and batch")
@@ -270,6 +288,7 @@ def _args_bench(p: argparse.ArgumentParser) -> None:
                    help="end to end on --data-root: read, decode, infer, post-process and score overlapped, "
                         "per-stage throughput, next to the same engine's pure inference")
     p.add_argument("--workers", type=positive_int, default=2, help="--e2e: threads reading and preprocessing ahead")
+    _dist_timeout(p)
 
 
 def engine_list(text: str) -> list[str]:

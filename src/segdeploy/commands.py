@@ -7,6 +7,7 @@ import dataclasses
 import os
 import sys
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -26,6 +27,7 @@ from segdeploy.data.synthetic import generate_cityscapes_like
 from segdeploy.data.variants import default_input_hw, get_variant
 from segdeploy.data.voc_aug import convert_voc_aug
 from segdeploy.demo import DemoConfig, run_demo
+from segdeploy.distributed import process_group
 from segdeploy.errors import GateFailed, SegdeployError
 from segdeploy.evaluation.confusion import ConfusionMatrix
 from segdeploy.evaluation.evaluate import evaluate_folder
@@ -40,10 +42,12 @@ from segdeploy.reporting.report import metrics_json, nan_to_null
 from segdeploy.reporting.tables import (
     accuracy_ladder_table,
     class_delta_table,
+    e2e_ranks_table,
     e2e_table,
     engines_table,
     metrics_table,
     official_table,
+    ranks_table,
 )
 from segdeploy.reporting.zoo import models_table, zoo_rows
 from segdeploy.runtime.device import require_device
@@ -125,22 +129,41 @@ def infer(args: argparse.Namespace) -> int:
         default_hw = default_input_hw(spec, variant)
         items = items_from_bins(args.input, args.input_size, args.info, default_hw)
         inputs, run_variant = bin_inputs(args.input, args.input_size, args.info, default_hw), None
-    backend = make_backend(spec, args.engine, args.onnx, args.checkpoint, args.trust_checkpoint, args.device)
-    config = InferConfig(output=args.output, batch=args.batch, outfmt=args.outfmt, keep_logits=args.logits,
-                         resume=args.resume, skip_bad=args.skip_bad)
-    fingerprint = infer_fingerprint(spec.name, backend.name, args.device, args.checkpoint, args.onnx, run_variant,
-                                    args.outfmt, args.logits, args.batch, inputs, items)
-    confusion = ConfusionMatrix(spec.num_classes) if args.evaluate else None
-    result = run_inference(spec, backend, items, config, fingerprint, confusion=confusion)
-    console.print(f"{backend.name}: {result.written} images predicted, {result.skipped_done} already done, "
-                  f"{result.images_per_second:.2f} img/s -> {result.run_dir}")
-    if result.pipeline is not None and result.written:
-        console.print("\n".join(result.pipeline.lines()), markup=False, highlight=False)
-    if confusion is not None:
-        scored = f"{result.written} images scored while predicting (resumed images are not re-scored)"
-        console.print(metrics_table(segmentation_metrics(confusion), spec.classes, title=f"{spec.name}: {scored}"))
-    _print_skipped(result.skipped, f"listed in {result.run_dir}_summary.json")
+    with process_group(args.device, timedelta(minutes=args.dist_timeout)) as info:  # 1 process without torchrun
+        backend = make_backend(spec, args.engine, args.onnx, args.checkpoint, args.trust_checkpoint, str(info.device),
+                               threads=args.threads or None, trt_calibration=args.trt_calibration,
+                               trt_cache=args.output / "tensorrt_engines")
+        config = InferConfig(output=args.output, batch=args.batch, outfmt=args.outfmt, keep_logits=args.logits,
+                             resume=args.resume, skip_bad=args.skip_bad)
+        # --device as given, not this rank's cuda:N: a run resumes with any number of processes
+        fingerprint = infer_fingerprint(spec.name, backend.name, args.device, args.checkpoint, args.onnx, run_variant,
+                                        args.outfmt, args.logits, args.batch, inputs, items)
+        confusion = ConfusionMatrix(spec.num_classes) if args.evaluate else None
+        result = run_inference(spec, backend, items, config, fingerprint, confusion=confusion, info=info)
+    if info.is_main:  # under torchrun every process returns here with the totals
+        _report_inference(spec, variant.name, backend.name, items, result, confusion)
     return 0
+
+
+def _report_inference(spec, variant: str, engine: str, items, result, confusion: ConfusionMatrix | None) -> None:
+    console.print(f"{engine}: {result.written} images predicted, {result.skipped_done} already done, "
+                  f"{result.images_per_second:.2f} img/s -> {result.run_dir}")
+    if len(result.ranks) > 1:
+        console.print(ranks_table(result.ranks, title=f"{len(result.ranks)} processes"))
+    if result.pipeline is not None and result.pipeline.items:
+        lines = result.pipeline.lines() if len(result.ranks) < 2 else ["rank 0:", *result.pipeline.lines()]
+        console.print("\n".join(lines), markup=False, highlight=False)
+    if confusion is not None:
+        scored = sum(1 for item in items if item.label is not None and item.stem in result.outputs)
+        metrics = segmentation_metrics(confusion)
+        resumed = f" ({result.skipped_done} read back from the files of the resumed run)" if result.skipped_done else ""
+        title = f"{spec.name}: {scored} images scored{resumed}"
+        console.print(metrics_table(metrics, spec.classes, title=title))
+        out = result.run_dir / "metrics.json"
+        write_json_atomic(out, metrics_json(metrics, spec.classes, images=scored, images_total=len(items),
+                                            variant=variant, skipped=result.skipped))
+        console.print(f"metrics written to {out}")
+    _print_skipped(result.skipped, f"listed in {result.run_dir}_summary.json")
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -178,6 +201,8 @@ def bench(args: argparse.Namespace) -> int:
                             args.data_root if args.accuracy or args.e2e else None)
     if args.e2e:
         return _bench_e2e(spec, config, args)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise SegdeployError.at("torchrun", "bench times one process; several share a dataset with --e2e")
     report = run_bench(spec, config, log=console.print)
     hw = report.input_hw
     console.print(engines_table(report, title=f"{spec.name} @ {hw[0]}x{hw[1]} ({report.gflops_per_sample:.1f} "
@@ -204,14 +229,22 @@ def bench(args: argparse.Namespace) -> int:
 
 
 def _bench_e2e(spec, config, args: argparse.Namespace) -> int:
-    rows = run_e2e(spec, config, args.data_root, workers=args.workers, log=console.print)
+    with process_group(args.device, timedelta(minutes=args.dist_timeout)) as info:  # 1 process without torchrun
+        config = dataclasses.replace(config, device=str(info.device), show_progress=info.is_main)
+        rows = run_e2e(spec, config, args.data_root, workers=args.workers,
+                       log=console.print if info.is_main else lambda _: None, info=info)
+    if not info.is_main:
+        return 0
     for row in rows:
         console.print(f"{row.engine}, batch {row.batch}:", highlight=False)
         console.print("\n".join("  " + line for line in row.pipeline.lines()), markup=False, highlight=False)
     console.print(e2e_table(rows, title=f"{spec.name}: end to end vs pure inference, {config.input_hw[0]}x"
                                         f"{config.input_hw[1]}, {args.data_root}"))
+    if info.world_size > 1:
+        console.print(e2e_ranks_table(rows, title=f"{info.world_size} processes: images/s of each and of all"))
     if args.json:
-        write_json_atomic(args.json, {"model": spec.name, "e2e": [row.to_json() for row in rows]})
+        write_json_atomic(args.json, {"model": spec.name, "world_size": info.world_size,
+                                      "e2e": [row.to_json() for row in rows]})
     return 0
 
 

@@ -21,8 +21,8 @@ class InferFingerprint:
     KIND: ClassVar[str] = "infer"
 
     model: str
-    engine: str  # torch | onnxruntime
-    precision: str  # what the engine computes in; fp32 today (an int8/fp16 ONNX file differs by its hash)
+    engine: str  # torch | torch-fp16 | onnxruntime | onnxruntime-trt-fp16 | onnxruntime-trt-int8
+    precision: str  # what the engine computes in: fp32, or fp16 / int8 (an int8/fp16 ONNX file differs by its hash)
     device: str
     weights: str | None  # sha256 of the checkpoint the torch engine loads; None: random initialisation
     onnx: str | None  # sha256 of the ONNX file the onnxruntime engine runs
@@ -44,9 +44,9 @@ def infer_fingerprint(model: str, engine: str, device: str, checkpoint: Path | N
                       items: list[InputItem]) -> InferFingerprint:
     """The fingerprint of an infer run; hashes the checkpoint or ONNX file it will use."""
     return InferFingerprint(
-        model=model, engine=engine, precision="fp32", device=device,
-        weights=file_sha256(checkpoint) if checkpoint is not None and engine == "torch" else None,
-        onnx=file_sha256(onnx) if onnx is not None and engine == "onnxruntime" else None,
+        model=model, engine=engine, precision=next((p for p in ("fp16", "int8") if engine.endswith(p)), "fp32"),
+        device=device, weights=file_sha256(checkpoint) if checkpoint is not None and engine.startswith("torch") else None,
+        onnx=file_sha256(onnx) if onnx is not None and engine.startswith("onnxruntime") else None,
         variant=variant, outfmt=outfmt, output="logits" if logits else "class map", batch=batch,
         inputs=inputs, input_files=input_set_sha256(items))
 

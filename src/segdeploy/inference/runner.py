@@ -9,6 +9,7 @@ resolution (the variants that resize or average logits need them in memory); and
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import sys
@@ -20,8 +21,17 @@ import numpy as np
 
 from segdeploy.data.binio import output_name, write_prediction
 from segdeploy.data.variants import to_class_map
+from segdeploy.distributed import DistInfo, collective, from_main, gather_objects, raise_if_peer_failed
 from segdeploy.errors import SegdeployError
 from segdeploy.evaluation.confusion import ConfusionMatrix
+from segdeploy.inference.distributed import (
+    RankReport,
+    check_visible,
+    chunked,
+    deal,
+    finished_chunks,
+    score_finished,
+)
 from segdeploy.inference.identity import InferFingerprint
 from segdeploy.inference.inputs import InputItem
 from segdeploy.inference.pipeline import PipelineResult, Stages, run_pipeline
@@ -55,7 +65,8 @@ class InferResult:
     outputs: dict[str, str] = field(default_factory=dict)  # stem -> output file name
     skipped: list[dict[str, str]] = field(default_factory=list)  # {"file", "error"} per bad input
     compute_ms: list[float] = field(default_factory=list)  # engine time of each call
-    pipeline: PipelineResult | None = None  # per-stage timing of what was computed
+    pipeline: PipelineResult | None = None  # per-stage timing of what this process computed
+    ranks: list[RankReport] = field(default_factory=list)  # under torchrun: what each process did
 
     @property
     def images_per_second(self) -> float:
@@ -71,7 +82,8 @@ class _Bad:
 
 def run_inference(spec: ModelSpec, backend: Backend, items: list[InputItem], config: InferConfig,
                   fingerprint: InferFingerprint | None = None, show_progress: bool = True,
-                  confusion: ConfusionMatrix | None = None, workers: int = 2) -> InferResult:
+                  confusion: ConfusionMatrix | None = None, workers: int = 2,
+                  info: DistInfo | None = None) -> InferResult:
     """Predict every item and write `<run>/<stem>_0.<fmt>` atomically, then `<run>_summary.json`.
 
     A new run folder records `fingerprint` (what determines its outputs) before any prediction;
@@ -82,27 +94,54 @@ def run_inference(spec: ModelSpec, backend: Backend, items: list[InputItem], con
     (`segdeploy.inference.pipeline`). Batches are always the same consecutive chunks of `items`,
     and a chunk is skipped on resume only when every one of its images is finished, so a resumed
     run computes every output with the same batch composition as an uninterrupted one: the files
-    are byte-identical. With `confusion`, labelled dataset images are scored as they are written.
+    are byte-identical. With `confusion`, labelled dataset images are scored as they are written,
+    and finished ones from their files. Under torchrun (`info`), every process computes its share
+    of the chunks into the one run folder (`segdeploy.inference.distributed`), the confusion matrix
+    is summed over processes, and every process returns the totals; rank 0 writes the summary.
     """
     _check_config(config)
     _check_unique_stems(items)
-    run_dir = _run_folder(config, fingerprint)
+    info = info or DistInfo()
+    run_dir = from_main(lambda: _run_folder(config, fingerprint), info)  # one folder, one fingerprint record
+    check_visible(run_dir, info)
+    chunks = chunked(items, config.batch)
+    shard = deal(len(chunks), from_main(lambda: finished_chunks(run_dir, chunks, config.outfmt), info), info)
     result = InferResult(run_dir)
-    todo: list[InputItem] = []
-    for chunk in (items[i:i + config.batch] for i in range(0, len(items), config.batch)):
-        paths = {item.stem: run_dir / _output_name(item.stem, config.outfmt) for item in chunk}
-        if all(p.exists() for p in paths.values()):
-            result.skipped_done += len(chunk)
-            result.outputs.update({stem: p.name for stem, p in paths.items()})
-        else:
-            todo.extend(chunk)  # whole chunks only: the pipeline re-forms exactly these batches
+    for chunk in (chunks[k] for k in shard.done):
+        result.skipped_done += len(chunk)
+        result.outputs.update({item.stem: _output_name(item.stem, config.outfmt) for item in chunk})
+    todo = [item for k in shard.todo for item in chunks[k]]  # whole chunks: the pipeline re-forms these batches
     stages = _stages(spec, backend, config, result, confusion)
     start = time.perf_counter()
-    with progress_bar("infer", len(todo), enabled=show_progress) as advance:
-        result.pipeline = run_pipeline(todo, stages, batch=config.batch, workers=workers, on_done=advance)
+    with progress_bar("infer", len(todo), enabled=show_progress and info.is_main) as advance:
+        def chunk_done(count: int) -> None:
+            advance(count)
+            raise_if_peer_failed(info)  # a rank that failed stops the others after their current batch
+
+        result.pipeline = run_pipeline(todo, stages, batch=config.batch, workers=workers, on_done=chunk_done)
     result.seconds = time.perf_counter() - start
-    _write_summary(result, items, config, backend.name)
+    if confusion is not None:
+        score_finished([chunks[k] for k in shard.done], run_dir, config.outfmt, spec.num_classes, confusion, info)
+        with collective(info, "summing the confusion matrices"):
+            confusion.all_reduce_()
+    result = _totals(result, items, info)
+    if info.is_main:
+        _write_summary(result, items, config, backend.name)
     return result
+
+
+def _totals(mine: InferResult, items: list[InputItem], info: DistInfo) -> InferResult:
+    """Every rank's result added up, on every rank, with each rank's own counts in `ranks`."""
+    with collective(info, "gathering the results of every rank"):
+        results = gather_objects(dataclasses.replace(mine, pipeline=None), info)
+    order = {str(item.source): i for i, item in enumerate(items)}
+    return InferResult(
+        mine.run_dir, written=sum(r.written for r in results), skipped_done=sum(r.skipped_done for r in results),
+        seconds=max(r.seconds for r in results),
+        outputs={stem: name for r in results for stem, name in r.outputs.items()},
+        skipped=sorted((s for r in results for s in r.skipped), key=lambda s: order.get(s["file"], len(order))),
+        compute_ms=[ms for r in results for ms in r.compute_ms], pipeline=mine.pipeline,
+        ranks=[RankReport(rank, r.written, r.skipped_done, r.seconds) for rank, r in enumerate(results)])
 
 
 def _check_config(config: InferConfig) -> None:
@@ -309,6 +348,7 @@ def _write_summary(result: InferResult, items: list[InputItem], config: InferCon
         "images_already_done": result.skipped_done,
         "images_per_second": result.images_per_second,
         "seconds": result.seconds,
+        "ranks": [dataclasses.asdict(r) | {"images_per_second": r.images_per_second} for r in result.ranks],
         "skipped": result.skipped,
     }
     write_json_atomic(result.run_dir.parent / f"{result.run_dir.name}_summary.json", summary)

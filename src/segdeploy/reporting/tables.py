@@ -156,6 +156,34 @@ def e2e_table(rows: Sequence, title: str | None = None) -> Table:
     for header in ("engine", "batch", "pure images/s", "e2e images/s", "e2e / pure", "bottleneck", "mIoU"):
         table.add_column(header, justify="left" if header in ("engine", "bottleneck") else "right")
     for row in rows:
-        table.add_row(row.engine, str(row.batch), f"{row.pure_images_per_s:.2f}", f"{row.pipeline.throughput:.2f}",
+        table.add_row(row.engine, str(row.batch), f"{row.pure_images_per_s:.2f}", f"{row.e2e_images_per_s:.2f}",
                       f"{row.ratio:.2f}", row.pipeline.bottleneck, percent(row.mIoU))
+    return table
+
+
+def e2e_ranks_table(rows: Sequence, title: str | None = None) -> Table:
+    """Under torchrun: each process's pure and end-to-end images/s per engine and batch, then their total."""
+    table = Table(title=title)
+    for header in ("engine", "batch", "rank", "pure images/s", "e2e images/s"):
+        table.add_column(header, justify="left" if header == "engine" else "right")
+    for row in rows:
+        for r in row.ranks:
+            table.add_row(row.engine, str(row.batch), str(r.rank), f"{r.pure_images_per_s:.2f}",
+                          f"{r.e2e_images_per_s:.2f}")
+        table.add_row(row.engine, str(row.batch), "all", f"{row.pure_images_per_s:.2f}",
+                      f"{row.e2e_images_per_s:.2f}", style="bold", end_section=True)
+    return table
+
+
+def ranks_table(ranks: Sequence, title: str | None = None) -> Table:
+    """Per torchrun process: images it computed, finished ones it took over, its seconds and images/s;
+    the last row is the run's (images/s = all images computed / the slowest process's seconds)."""
+    table = Table(title=title)
+    for header in ("rank", "computed", "already done", "seconds", "images/s"):
+        table.add_column(header, justify="right")
+    for r in ranks:
+        table.add_row(str(r.rank), str(r.written), str(r.already_done), f"{r.seconds:.2f}", f"{r.images_per_second:.2f}")
+    written, seconds = sum(r.written for r in ranks), max((r.seconds for r in ranks), default=0.0)
+    table.add_row("all", str(written), str(sum(r.already_done for r in ranks)), f"{seconds:.2f}",
+                  f"{written / seconds if seconds > 0 else 0.0:.2f}", style="bold")
     return table

@@ -12,6 +12,7 @@ import torch
 from segdeploy.errors import SegdeployError
 
 CUDA_PROVIDER = "CUDAExecutionProvider"
+TENSORRT_PROVIDER = "TensorrtExecutionProvider"
 
 
 def is_cuda(device: str) -> bool:
@@ -40,6 +41,25 @@ def require_torch_device(device: str) -> None:
         raise SegdeployError.at(where, f"this machine has {count} CUDA device(s): cuda:0 to cuda:{count - 1}")
 
 
+def resolve_device(requested: str | None, local_rank: int = 0) -> torch.device:
+    """The torch device of this process for `--device` (None: CUDA when present, else the CPU).
+
+    Under torchrun, plain `cuda` is this process's own GPU, `cuda:LOCAL_RANK` (one process per GPU).
+    """
+    if requested is None:
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    if not is_cuda(requested):
+        return torch.device("cpu")
+    require_torch_device(requested)
+    if requested != "cuda":
+        return torch.device(requested)
+    count = torch.cuda.device_count()
+    if local_rank >= count:
+        raise SegdeployError.at("--device cuda", f"under torchrun is cuda:LOCAL_RANK, but local rank {local_rank} has "
+                                                 f"no GPU: this machine has {count}; start at most one process per GPU")
+    return torch.device("cuda", local_rank)
+
+
 def onnxruntime_providers(device: str) -> list[str | tuple[str, dict]] | None:
     """ONNX Runtime's providers for `device` (None: its CPU default), or one line naming what is missing."""
     if not is_cuda(device):
@@ -52,6 +72,15 @@ def onnxruntime_providers(device: str) -> list[str | tuple[str, dict]] | None:
     return [(CUDA_PROVIDER, {"device_id": cuda_index(device)}), "CPUExecutionProvider"]
 
 
+def require_tensorrt(engine: str) -> None:
+    """ONNX Runtime's TensorRT provider, which only the onnxruntime-gpu builds with TensorRT have."""
+    available = ort.get_available_providers()
+    if TENSORRT_PROVIDER not in available:
+        raise SegdeployError.at(f"--engine {engine}", f"TensorRT is not available to ONNX Runtime: this build "
+                                f"(onnxruntime {ort.__version__}) has no {TENSORRT_PROVIDER}, only "
+                                f"{', '.join(available)}; install onnxruntime-gpu and TensorRT")
+
+
 def require_device(device: str, engines: list[str]) -> None:
     """Check `device` for every engine family in `engines` (torch*, onnxruntime*) before any work starts."""
     for engine in engines:
@@ -59,3 +88,5 @@ def require_device(device: str, engines: list[str]) -> None:
             require_torch_device(device)
         elif engine.startswith("onnxruntime"):
             onnxruntime_providers(device)
+            if engine.startswith("onnxruntime-trt") and is_cuda(device):
+                require_tensorrt(engine)

@@ -21,6 +21,7 @@ from segdeploy.data.cityscapes import IGNORE_INDEX, Sample
 from segdeploy.data.datasets import read_label
 from segdeploy.data.images import read_rgb
 from segdeploy.data.variants import get_variant, make_inputs, to_class_map
+from segdeploy.distributed import DistInfo, barrier, cleanup, gather_objects, init_distributed_mode
 from segdeploy.errors import SegdeployError
 from segdeploy.evaluation.confusion import ConfusionMatrix
 from segdeploy.evaluation.metrics import segmentation_metrics
@@ -35,7 +36,6 @@ from segdeploy.training.checkpoint import (
     save_training_checkpoint,
 )
 from segdeploy.training.dataset import EpochSampler, TrainDataset, training_samples
-from segdeploy.training.distributed import DistInfo, barrier, cleanup, gather_objects, init_distributed_mode
 from segdeploy.training.log import RunLog
 from segdeploy.training.meter import Meter
 from segdeploy.training.run import Run, TrainConfig
