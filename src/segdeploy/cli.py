@@ -38,7 +38,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("export a model to ONNX, check it and prove it in ONNX Runtime against PyTorch",
                "segdeploy export --model fastscnn_cityscapes --checkpoint best_model.pth --out fastscnn.onnx "
                "--dynamic-batch"),
-    "infer": ("batch inference writing ais_bench-layout predictions (resumable)",
+    "infer": ("batch inference writing ais_bench-layout predictions (resumable; 1..N processes and nodes "
+              "under torchrun)",
               "segdeploy infer --model fastscnn_cityscapes --onnx fastscnn.onnx --data-root data/cityscapes "
               "--output preds --batch 4"),
     "evaluate": ("score a prediction folder: aAcc, mAcc, mIoU and per-class IoU/Acc (mmseg definitions)",
