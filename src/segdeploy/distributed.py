@@ -24,7 +24,7 @@ import torch
 import torch.distributed as dist
 
 from segdeploy.errors import SegdeployError, one_line
-from segdeploy.runtime.device import resolve_device
+from segdeploy.runtime.device import process_device
 
 T = TypeVar("T")
 
@@ -58,18 +58,23 @@ class DistInfo:
 
 
 def init_distributed_mode(device: str | None = None, timeout: timedelta = DEFAULT_TIMEOUT) -> DistInfo:
-    """Join torchrun's process group (nccl on GPUs, gloo on CPU); single-process without torchrun."""
+    """Join torchrun's process group (nccl on GPUs, gloo on CPU); single-process without torchrun.
+
+    `device` is `--device` (None: CUDA when torch has it, else the CPU); under torchrun `cuda` becomes
+    this process's `cuda:LOCAL_RANK`. ONNX Runtime on CUDA with a CPU-only torch talks over gloo.
+    """
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        return DistInfo(device=resolve_device(device))
+        return DistInfo(device=torch.device(device))
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    chosen = resolve_device(device, local_rank)
-    cuda = chosen.type == "cuda"
-    if cuda:
+    chosen = torch.device(process_device(device, local_rank))
+    nccl = chosen.type == "cuda" and torch.cuda.is_available()
+    if nccl:
         torch.cuda.set_device(chosen)  # before init: NCCL binds each process to its own GPU
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo", init_method="env://", rank=rank,
-                                world_size=world_size, timeout=timeout, device_id=chosen if cuda else None)
+        dist.init_process_group("nccl" if nccl else "gloo", init_method="env://", rank=rank,
+                                world_size=world_size, timeout=timeout, device_id=chosen if nccl else None)
     return DistInfo(rank, world_size, local_rank, chosen, _failure_store(timeout))
 
 

@@ -22,6 +22,7 @@ from segdeploy.distributed import DistInfo
 from segdeploy.errors import SegdeployError
 from segdeploy.evaluation.confusion import ConfusionMatrix
 from segdeploy.inference.distributed import check_visible, chunked, deal
+from segdeploy.inference.identity import dataset_inputs, infer_fingerprint
 from segdeploy.inference.inputs import items_from_dataset
 from segdeploy.inference.runner import InferConfig, run_inference
 from segdeploy.models import MODELS
@@ -63,11 +64,13 @@ def test_a_resumed_run_scores_finished_images_from_their_files_exactly(scenes, t
     torch.manual_seed(0)
     backend = TorchBackend(spec.build(**spec.tiny))
     items = items_from_dataset(spec, scenes, "val")[:3]
-    config = InferConfig(tmp_path, batch=2, outfmt=outfmt, run_name="r")
+    fingerprint = infer_fingerprint(spec.name, "torch", "cpu", CHECKPOINT, None, "whole", outfmt, False, 2,
+                                    dataset_inputs(scenes, "val"), items)  # (the tiny net stands in for it)
     scored, rescored = ConfusionMatrix(spec.num_classes), ConfusionMatrix(spec.num_classes)
-    run_inference(spec, backend, items, config, show_progress=False, confusion=scored)
+    run_inference(spec, backend, items, InferConfig(tmp_path, batch=2, outfmt=outfmt, run_name="r"), fingerprint,
+                  show_progress=False, confusion=scored)
     resumed = run_inference(spec, backend, items, InferConfig(tmp_path, batch=2, outfmt=outfmt, resume=tmp_path / "r"),
-                            show_progress=False, confusion=rescored)
+                            fingerprint, show_progress=False, confusion=rescored)
     assert (resumed.written, resumed.skipped_done) == (0, 3)
     assert scored.matrix.sum() > 0 and np.array_equal(scored.matrix, rescored.matrix)
 

@@ -1,4 +1,4 @@
-"""`--device` and the CUDA engines: the selection logic, and one-line refusals where CUDA is absent."""
+"""`--device` and the CUDA engines: which GPU a process takes, and one-line refusals where CUDA is absent."""
 
 from __future__ import annotations
 
@@ -12,35 +12,15 @@ from segdeploy.cli import main
 from segdeploy.data.synthetic import generate_cityscapes_like
 from segdeploy.errors import SegdeployError
 from segdeploy.models import MODELS
-from segdeploy.runtime.devices import cuda_missing, resolve_device
+from segdeploy.runtime.device import process_device
 from segdeploy.runtime.torch_backend import TorchBackend, TorchOptions
 
 needs_no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusals of a machine without CUDA")
 
 
-@pytest.fixture
-def two_gpus(monkeypatch):
-    """The selection logic of a 2-GPU machine (no kernel runs: only device objects are made)."""
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-
-
-def test_cuda_means_this_processes_own_gpu_under_torchrun(two_gpus):
-    assert resolve_device("cuda") == torch.device("cuda", 0)
-    assert resolve_device("cuda", local_rank=1) == torch.device("cuda", 1)
-    assert resolve_device("cuda:1", local_rank=0) == torch.device("cuda", 1)
-    assert resolve_device(None) == torch.device("cuda", 0) and resolve_device("cpu") == torch.device("cpu")
-    with pytest.raises(SegdeployError, match="one process per GPU"):
-        resolve_device("cuda", local_rank=2)
-    with pytest.raises(SegdeployError, match="cuda:5 does not exist, 2 GPU"):
-        resolve_device("cuda:5")
-
-
-@needs_no_cuda
-def test_without_cuda_the_cpu_is_the_default_and_cuda_is_refused():
-    assert resolve_device(None) == torch.device("cpu") and cuda_missing()
-    with pytest.raises(SegdeployError, match=r"^--device cuda:1: CUDA is not available here: .*; use --device cpu$"):
-        resolve_device("cuda:1")
+def test_under_torchrun_cuda_is_each_processes_own_gpu():
+    assert process_device("cuda", local_rank=0) == "cuda:0" and process_device("cuda", local_rank=3) == "cuda:3"
+    assert process_device("cuda:1", local_rank=0) == "cuda:1" and process_device("cpu", local_rank=2) == "cpu"
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +40,9 @@ def _one_line_error(capsys, argv: list[str]) -> str:
 
 @needs_no_cuda
 @pytest.mark.parametrize("engine_args, expected", [
-    (["--device", "cuda"], "--device cuda: CUDA is not available here"),
-    (["--device", "cuda:0", "--engine", "torch-fp16"], "--device cuda:0: CUDA is not available here"),
+    (["--device", "cuda:0", "--engine", "torch-fp16"], "--device cuda:0: CUDA is not available"),
+    (["--device", "cuda", "--engine", "onnxruntime-trt-fp16", "--onnx", "{onnx}"],
+     "--engine onnxruntime-trt-fp16: TensorRT is not available to ONNX Runtime"),
     (["--engine", "torch-fp16"], "--engine torch-fp16: runs on a CUDA device: add --device cuda[:N]"),
     (["--engine", "onnxruntime-trt-int8", "--onnx", "{onnx}"], "--engine onnxruntime-trt-int8: runs on a CUDA device"),
     (["--trt-calibration", "{onnx}"], "--trt-calibration: is the table of --engine onnxruntime-trt-int8 only"),

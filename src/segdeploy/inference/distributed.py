@@ -18,7 +18,7 @@ from typing import TypeVar
 import numpy as np
 
 from segdeploy.data.binio import output_name, read_prediction
-from segdeploy.data.images import read_label
+from segdeploy.data.images import image_size, read_label
 from segdeploy.distributed import DistInfo, raise_if_peer_failed
 from segdeploy.errors import SegdeployError
 from segdeploy.evaluation.confusion import ConfusionMatrix
@@ -85,7 +85,7 @@ def score_finished(chunks: Sequence[Sequence[InputItem]], run_dir: Path, fmt: st
         for item in chunk:
             if item.label is None:
                 continue
-            label = item.label()
+            label = item.label(image_size(item.source))  # the class map is at the image's size, the label's too
             confusion.update(_read_class_map(run_dir / output_name(item.stem, 0, fmt), label.shape, num_classes),
                              label)
             scored += 1

@@ -41,23 +41,10 @@ def require_torch_device(device: str) -> None:
         raise SegdeployError.at(where, f"this machine has {count} CUDA device(s): cuda:0 to cuda:{count - 1}")
 
 
-def resolve_device(requested: str | None, local_rank: int = 0) -> torch.device:
-    """The torch device of this process for `--device` (None: CUDA when present, else the CPU).
-
-    Under torchrun, plain `cuda` is this process's own GPU, `cuda:LOCAL_RANK` (one process per GPU).
-    """
-    if requested is None:
-        requested = "cuda" if torch.cuda.is_available() else "cpu"
-    if not is_cuda(requested):
-        return torch.device("cpu")
-    require_torch_device(requested)
-    if requested != "cuda":
-        return torch.device(requested)
-    count = torch.cuda.device_count()
-    if local_rank >= count:
-        raise SegdeployError.at("--device cuda", f"under torchrun is cuda:LOCAL_RANK, but local rank {local_rank} has "
-                                                 f"no GPU: this machine has {count}; start at most one process per GPU")
-    return torch.device("cuda", local_rank)
+def process_device(requested: str, local_rank: int = 0) -> str:
+    """This process's device for `--device`: under torchrun, plain `cuda` is its own GPU, `cuda:LOCAL_RANK`
+    (one process per GPU); `cuda:N` and `cpu` stay as they are. Whether it can run is checked per engine."""
+    return f"cuda:{local_rank}" if requested == "cuda" else requested
 
 
 def onnxruntime_providers(device: str) -> list[str | tuple[str, dict]] | None:
