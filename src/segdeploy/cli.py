@@ -41,7 +41,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "infer": ("batch inference writing ais_bench-layout predictions (resumable)",
               "segdeploy infer --model fastscnn_cityscapes --onnx fastscnn.onnx --data-root data/cityscapes "
               "--output preds --batch 4"),
-    "evaluate": ("score a prediction folder: aAcc, mAcc, mIoU and per-class IoU/Acc (mmseg definitions)",
+    "evaluate": ("score a prediction folder: aAcc, mIoU, mAcc, mDice, mFscore, per-class IoU/Acc/Dice/Fscore/"
+                 "Precision/Recall (mmseg definitions); the confusion matrix saved, --plot draws it",
                  "segdeploy evaluate --model fastscnn_cityscapes --pred preds/2026_11_21-10_00_00 "
                  "--data-root data/cityscapes"),
     "bench": ("engines side by side: pure-inference throughput, latency, × torch, share of the matmul peak; "
@@ -235,6 +236,10 @@ def _args_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=output_file, help="where to write the metrics JSON (default: PRED/metrics.json)")
     p.add_argument("--metric", choices=("mmseg", "cityscapes"), default="mmseg",
                    help="cityscapes: also run the official cityscapesscripts evaluator on the same predictions")
+    p.add_argument("--reduce-zero-label", action="store_true",
+                   help="as mmseg: label 0 is ignored and every other label moves down by one before scoring")
+    p.add_argument("--plot", action="store_true",
+                   help="also draw the confusion matrix: JSON_STEM_confusion.png beside the metrics JSON")
     _variant(p)
     _skip_bad(p)
 

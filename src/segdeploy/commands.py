@@ -28,7 +28,7 @@ from segdeploy.data.voc_aug import convert_voc_aug
 from segdeploy.demo import DemoConfig, run_demo
 from segdeploy.errors import GateFailed, SegdeployError
 from segdeploy.evaluation.confusion import ConfusionMatrix
-from segdeploy.evaluation.evaluate import evaluate_folder
+from segdeploy.evaluation.evaluate import evaluate_folder, save_confusion
 from segdeploy.evaluation.metrics import segmentation_metrics
 from segdeploy.export.onnx_export import MIN_ARGMAX_AGREEMENT, export_model
 from segdeploy.inference.inputs import items_from_bins, items_from_dataset
@@ -138,12 +138,14 @@ def infer(args: argparse.Namespace) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     spec = get_spec(args.model)
     result = evaluate_folder(spec, args.pred, args.data_root, args.split, variant=args.variant,
-                             skip_bad=args.skip_bad, official=args.metric == "cityscapes")
+                             skip_bad=args.skip_bad, official=args.metric == "cityscapes",
+                             reduce_zero_label=args.reduce_zero_label)
     covered = f"{result.images} of {result.total} images" if result.skipped else f"{result.images} images"
     console.print(f"{spec.name}, variant {result.variant}: scored {covered} of {args.data_root} {args.split}")
     console.print(metrics_table(result.metrics, spec.classes, title=f"{spec.name}: {covered}"))
     extra = {"images": result.images, "images_total": result.total, "variant": result.variant,
-             "skipped": result.skipped}
+             "reduce_zero_label": args.reduce_zero_label, "skipped": result.skipped,
+             "confusion_matrix": result.confusion.to_json()}
     if result.official is not None:
 
         console.print(official_table(result.metrics, result.official, spec.classes))
@@ -151,7 +153,10 @@ def evaluate(args: argparse.Namespace) -> int:
     out = args.json or args.pred / "metrics.json"
     write_json_atomic(out, metrics_json(result.metrics, spec.classes, **extra))
     _print_skipped(result.skipped, f"listed in {out}")
-    console.print(f"metrics written to {out}")
+    saved = save_confusion(result.confusion, spec.classes, out.with_name(f"{out.stem}_confusion"), plot=args.plot,
+                           title=f"{spec.name}: {covered} of {args.split}")
+    console.print(f"metrics written to {out}; confusion matrix (rows label, columns prediction, last row/column "
+                  f"out of range) in {out.name} and {', '.join(str(p) for p in saved)}")
     return 0
 
 

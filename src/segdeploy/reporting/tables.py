@@ -30,19 +30,25 @@ def summary_row(metrics: SegMetrics) -> tuple[str, ...]:
     return tuple(percent(getattr(metrics, name)) for name in SUMMARY_HEADERS)
 
 
+# Per-class columns of `metrics_table`: mmseg 0.x's IoU and Acc, then mmseg 1.x's IoUMetric extras.
+CLASS_COLUMNS: tuple[str, ...] = ("IoU", "Acc", "Dice", "Fscore", "Precision", "Recall")
+
+
 def metrics_table(metrics: SegMetrics, class_names: Sequence[str], title: str | None = None) -> Table:
-    """Per-class IoU and Acc, then a summary row: mIoU and mAcc in their columns, aAcc in its label."""
+    """Per-class IoU, Acc, Dice, Fscore, Precision, Recall, then a summary row of their means
+    (mIoU, mAcc, mDice, ...) with aAcc in its label."""
     if len(class_names) != metrics.num_classes:
         raise ValueError(f"{len(class_names)} class names for {metrics.num_classes} classes")
     table = Table(title=title)
     table.add_column("Class")
-    table.add_column("IoU", justify="right")
-    table.add_column("Acc", justify="right")
-    for name, iou, acc in zip(class_names, metrics.IoU, metrics.Acc, strict=True):
-        table.add_row(name, percent(float(iou)), percent(float(acc)))
-    summary = dict(zip(SUMMARY_HEADERS, summary_row(metrics), strict=True))
+    for column in CLASS_COLUMNS:
+        table.add_column(column, justify="right")
+    columns = [getattr(metrics, column) for column in CLASS_COLUMNS]
+    for i, name in enumerate(class_names):
+        table.add_row(name, *(percent(float(values[i])) for values in columns))
     table.add_section()
-    table.add_row(f"mean (aAcc {summary['aAcc']})", summary["mIoU"], summary["mAcc"], style="bold")
+    table.add_row(f"mean (aAcc {percent(metrics.aAcc)})",
+                  *(percent(getattr(metrics, f"m{column}")) for column in CLASS_COLUMNS), style="bold")
     return table
 
 
@@ -158,4 +164,15 @@ def e2e_table(rows: Sequence, title: str | None = None) -> Table:
     for row in rows:
         table.add_row(row.engine, str(row.batch), f"{row.pure_images_per_s:.2f}", f"{row.pipeline.throughput:.2f}",
                       f"{row.ratio:.2f}", row.pipeline.bottleneck, percent(row.mIoU))
+    return table
+
+
+def rows_table(headers: Sequence[str], rows: Sequence[Sequence[object]], title: str | None = None,
+               styles: Sequence[str] = ()) -> Table:
+    """A plain table of already formatted rows (first column left-aligned); `styles[i]` styles row i."""
+    table = Table(title=title)
+    for k, header in enumerate(headers):
+        table.add_column(header, justify="left" if k == 0 else "right")
+    for i, row in enumerate(rows):
+        table.add_row(*(str(cell) for cell in row), style=(styles[i] if i < len(styles) else None) or None)
     return table
