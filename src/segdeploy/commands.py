@@ -26,6 +26,9 @@ from segdeploy.data.synthetic import generate_cityscapes_like
 from segdeploy.data.variants import default_input_hw, get_variant
 from segdeploy.data.voc_aug import convert_voc_aug
 from segdeploy.demo import DemoConfig, run_demo
+from segdeploy.deploy.candidates import AUTO_BATCHES
+from segdeploy.deploy.run import DeployConfig, run_deploy
+from segdeploy.deploy.summary import print_summary
 from segdeploy.errors import GateFailed, SegdeployError
 from segdeploy.evaluation.confusion import ConfusionMatrix
 from segdeploy.evaluation.evaluate import evaluate_folder, save_confusion
@@ -33,6 +36,7 @@ from segdeploy.evaluation.metrics import segmentation_metrics
 from segdeploy.export.onnx_export import MIN_ARGMAX_AGREEMENT, export_model
 from segdeploy.inference.inputs import items_from_bins, items_from_dataset
 from segdeploy.inference.runner import InferConfig, run_inference
+from segdeploy.inference.show import DEFAULT_OPACITY, write_overlays
 from segdeploy.models import MODELS, get_spec
 from segdeploy.reporting.atomic import write_json_atomic
 from segdeploy.reporting.report import metrics_json, nan_to_null
@@ -55,6 +59,22 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 
 def demo(args: argparse.Namespace) -> int:
     run_demo(DemoConfig(out=args.out, images=args.images), console)
+    return 0
+
+
+def deploy(args: argparse.Namespace) -> int:
+    config = DeployConfig(model=args.model, checkpoint=args.checkpoint, data_root=args.data_root, out=args.out,
+                          split=args.split, images=args.images, max_drop=args.max_drop,
+                          engines=tuple(args.engines) if args.engines else None,
+                          batches=tuple(args.batch) if args.batch else AUTO_BATCHES, time_budget_min=args.time_budget,
+                          variant=args.variant, trust=args.trust_checkpoint, resume=args.resume,
+                          calib_images=args.calib_images,
+                          command_line=tuple(args.command_line))
+    result = run_deploy(config, log=console.print)
+    print_summary(console, result)
+    if result.chosen is None:
+        raise GateFailed.at("--max-drop", f"no candidate stayed within {args.max_drop:g} mIoU points of PyTorch fp32 "
+                                          f"(table above; report {result.report.html})")
     return 0
 
 
@@ -111,6 +131,10 @@ def infer(args: argparse.Namespace) -> int:
     spec = get_spec(args.model)
     if args.evaluate and args.data_root is None:
         raise SegdeployError.at("--evaluate", "needs --data-root (labels are read from the dataset)")
+    if args.show_dir is not None and args.data_root is None:
+        raise SegdeployError.at("--show-dir", "needs --data-root (the overlays are drawn on the dataset's images)")
+    if args.opacity is not None and args.show_dir is None:
+        raise SegdeployError.at("--opacity", "only applies to --show-dir DIR")
     variant = get_variant(spec, args.variant)
     if args.data_root is not None:
         if args.logits:
@@ -132,6 +156,10 @@ def infer(args: argparse.Namespace) -> int:
         scored = f"{result.written} images scored while predicting (resumed images are not re-scored)"
         console.print(metrics_table(segmentation_metrics(confusion), spec.classes, title=f"{spec.name}: {scored}"))
     _print_skipped(result.skipped, f"listed in {result.run_dir}_summary.json")
+    if args.show_dir is not None:
+        opacity = DEFAULT_OPACITY if args.opacity is None else args.opacity
+        written = write_overlays(spec, items, result.run_dir, result.outputs, args.show_dir, opacity)
+        console.print(f"{written} overlays (opacity {opacity:g}) written to {args.show_dir}")
     return 0
 
 

@@ -32,8 +32,12 @@ def files_needed(engines: list[str]) -> set[str]:
 
 
 def build_engine(name: str, model: Callable[[], nn.Module], files: EngineFiles, sample: np.ndarray,
-                 device: str = "cpu", torch_options=None) -> BuiltEngine:
-    """Build engine `name`. torch-opt is tuned on `sample` unless `torch_options` fixes its options."""
+                 device: str = "cpu", torch_options=None, threads: int | None = None) -> BuiltEngine:
+    """Build engine `name`. torch-opt is tuned on `sample` unless `torch_options` fixes its options.
+
+    `threads`: the ONNX Runtime / OpenVINO intra-op threads (default: every core); torch's pool is
+    process-wide, so its callers set `torch.set_num_threads` instead.
+    """
     if name == "torch":
         return BuiltEngine(TorchBackend(model(), device=device, name="torch"), TorchOptions().label)
     if name == "torch-opt":
@@ -48,14 +52,15 @@ def build_engine(name: str, model: Callable[[], nn.Module], files: EngineFiles, 
     if name.startswith("openvino"):
         if not openvino_available():
             raise EngineUnavailable("not installed (pip install openvino)")
-        return BuiltEngine(OpenVinoBackend(path, precision="f32", name=name), path.name)
+        return BuiltEngine(OpenVinoBackend(path, precision="f32", threads=threads, name=name), path.name)
     cuda = device.startswith("cuda")
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else None
     cache = None  # the optimised graph is CPU-specific (NCHWc layouts): cached for the CPU provider only
     if files.ort_cache is not None and not cuda:
         cache = files.ort_cache / f"{path.stem}.ort{onnxruntime.__version__}.onnx"
         cache.parent.mkdir(parents=True, exist_ok=True)
-    return BuiltEngine(OnnxRuntimeBackend(path, providers=providers, optimized_cache=cache, name=name), path.name)
+    return BuiltEngine(OnnxRuntimeBackend(path, providers=providers, threads=threads, optimized_cache=cache, name=name),
+                       path.name)
 
 
 def torch_options_of(built: BuiltEngine):

@@ -70,6 +70,7 @@ def latency_distribution(latencies_ms: Mapping[str, Sequence[float]]) -> bytes:
                    showfliers=True, flierprops={"markersize": 3})
         ax.set_xscale("log")
         ax.invert_yaxis()  # the search's order, top to bottom
+        ax.tick_params(axis="x", which="minor", labelbottom=False)  # 2x10^1, 3x10^1... would overlap
     ax.set_xlabel("latency of one call (ms, log scale)")
     ax.set_title("latency distribution per candidate (box: quartiles, whiskers: 1.5 IQR)")
     ax.tick_params(axis="y", labelsize="small")

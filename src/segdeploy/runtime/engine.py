@@ -9,14 +9,16 @@ from segdeploy.models import build_model
 from segdeploy.models.spec import ModelSpec
 from segdeploy.runtime.backend import Backend
 from segdeploy.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from segdeploy.runtime.openvino_backend import OpenVinoBackend, openvino_available
 from segdeploy.runtime.torch_backend import TorchBackend
 
-ENGINES = ("torch", "onnxruntime")
+ENGINES = ("torch", "onnxruntime", "openvino")
 
 
 def make_backend(spec: ModelSpec, engine: str | None, onnx: Path | None, checkpoint: Path | None,
                  trust: bool = False, device: str = "cpu") -> Backend:
-    """The engine a command asked for: ONNX Runtime on an exported file, or PyTorch on a checkpoint.
+    """The engine a command asked for: ONNX Runtime or OpenVINO (CPU) on an exported file, or PyTorch on
+    a checkpoint.
 
     `engine` defaults to onnxruntime when an ONNX file is given and to torch otherwise; torch without
     a checkpoint runs randomly initialised weights (useful for timing only).
@@ -24,11 +26,17 @@ def make_backend(spec: ModelSpec, engine: str | None, onnx: Path | None, checkpo
     engine = engine or ("onnxruntime" if onnx is not None else "torch")
     if engine not in ENGINES:
         raise SegdeployError.at("--engine", f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+    if engine != "torch" and onnx is None:
+        raise SegdeployError.at(f"--engine {engine}", "needs --onnx FILE (make one with `segdeploy export`)")
     if engine == "onnxruntime":
-        if onnx is None:
-            raise SegdeployError.at("--engine onnxruntime", "needs --onnx FILE (make one with `segdeploy export`)")
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.startswith("cuda") else None
         return OnnxRuntimeBackend(onnx, providers=providers)
+    if engine == "openvino":
+        if device != "cpu":
+            raise SegdeployError.at("--device", f"the openvino engine runs on the CPU, got {device}")
+        if not openvino_available():
+            raise SegdeployError.at("--engine openvino", "not installed (pip install openvino)")
+        return OpenVinoBackend(onnx)
     if onnx is not None:
         raise SegdeployError.at("--onnx", "the torch engine runs a checkpoint: pass --checkpoint, or --engine onnxruntime")
     return TorchBackend(build_model(spec, checkpoint, trust), device=device)
