@@ -29,6 +29,7 @@ from segdeploy.deploy.run import DeployConfig, run_deploy
 from segdeploy.models import build_model, get_spec
 from segdeploy.reporting.colour import blend
 from segdeploy.runtime.machine import physical_cores
+from segdeploy.runtime.openvino_backend import openvino_available
 
 SPEC = get_spec("fastscnn_cityscapes")
 HW = (64, 128)
@@ -225,6 +226,7 @@ def test_bad_paths_are_one_line_errors(data, tmp_path, capsys):
     torch.save({"conv.weight": torch.zeros(3, 3)}, other)
     argv[argv.index("--checkpoint") + 1] = str(other)
     assert "other.pth: does not match model fastscnn_cityscapes" in _error(capsys, argv)
+    assert not (tmp_path / "o1").exists()  # refused before the folder was made a deploy's
     unlabelled = tmp_path / "unlabelled"
     shutil.copytree(data, unlabelled)
     shutil.rmtree(unlabelled / "gtFine")
@@ -254,3 +256,18 @@ def test_show_dir_blends_the_palette_over_each_image(deployed, data, tmp_path, c
     bins = ["infer", "--model", SPEC.name, "--checkpoint", str(demo_checkpoint()), "--input", str(tmp_path),
             "--output", str(tmp_path / "q"), "--show-dir", str(tmp_path / "s")]
     assert "--show-dir: needs --data-root" in _error(capsys, bins)
+
+
+def test_infer_runs_the_openvino_engine_or_says_it_is_missing(deployed, data, tmp_path, capsys):
+    out, _, _ = deployed
+    onnx = next((out / "work").glob("*_fp32.onnx"))
+    argv = ["infer", "--model", SPEC.name, "--engine", "openvino", "--data-root", str(data), "--output",
+            str(tmp_path / "p")]
+    assert "--engine openvino: needs --onnx FILE" in _error(capsys, argv)
+    assert "--device: the openvino engine runs on the CPU" in _error(capsys, [*argv, "--onnx", str(onnx),
+                                                                            "--device", "cuda"])
+    if not openvino_available():
+        assert "not installed" in _error(capsys, [*argv, "--onnx", str(onnx)])
+        return
+    assert main([*argv, "--onnx", str(onnx), "--evaluate"]) == 0
+    assert "openvino: 4 images predicted" in " ".join(capsys.readouterr().out.split())

@@ -83,10 +83,10 @@ def run_deploy(config: DeployConfig, log: Callable[[str], None] = print) -> Depl
     if len(scored.scored) < config.images:
         log(f"{config.data_root} has {len(scored.scored)} labelled {config.split} images: scoring all of them "
             f"(--images {config.images})")
-    fingerprint = _fingerprint(config, spec, variant, scored)
-    _claim_folder(config.out, fingerprint, config.resume)
     keys = inspect_checkpoint(spec, config.checkpoint, config.trust, config.tiny)
     log(keys)
+    fingerprint = _fingerprint(config, spec, variant, scored)
+    _claim_folder(config.out, fingerprint, config.resume)  # after the checks of what the user passed
     timing_inputs = _timing_inputs(scored, max(config.batches))
     hw = tuple(timing_inputs.shape[2:])
     tag = f"{spec.name}{'_tiny' * config.tiny}_{hw[0]}x{hw[1]}_{fingerprint.checkpoint_sha256[:10]}"
