@@ -24,10 +24,10 @@ from segdeploy.data.transforms import normalize
 from segdeploy.demo import demo_checkpoint
 from segdeploy.deploy import search
 from segdeploy.deploy.candidates import thread_settings
-from segdeploy.deploy.fingerprint import file_sha256
 from segdeploy.deploy.run import DeployConfig, run_deploy
 from segdeploy.models import build_model, get_spec
 from segdeploy.reporting.colour import blend
+from segdeploy.reporting.fingerprint import file_sha256
 from segdeploy.runtime.machine import physical_cores
 from segdeploy.runtime.openvino_backend import openvino_available
 

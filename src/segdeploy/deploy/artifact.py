@@ -11,8 +11,8 @@ from typing import Any
 
 from segdeploy.benchmark.catalog import ENGINES
 from segdeploy.deploy.candidates import CandidateResult
-from segdeploy.deploy.fingerprint import file_sha256
 from segdeploy.reporting.atomic import write_atomic
+from segdeploy.reporting.fingerprint import file_sha256
 
 ARTIFACT_STEM = "model"  # DIR/model.onnx or DIR/model.pth
 

@@ -24,7 +24,7 @@ from segdeploy.data.variants import get_variant
 from segdeploy.deploy.accuracy import ScoredSet, scored_set
 from segdeploy.deploy.artifact import artifact_source, copy_artifact, deployment_record, infer_command
 from segdeploy.deploy.candidates import AUTO_BATCHES, CandidateResult, candidate_list, pick, tradeoff
-from segdeploy.deploy.fingerprint import DeployFingerprint, check_same, file_sha256, sha256_of_files
+from segdeploy.deploy.fingerprint import DeployFingerprint, check_same, files_sha256
 from segdeploy.deploy.proof import ExportProof, inspect_checkpoint, prove_export
 from segdeploy.deploy.report import ReportFiles, write_report
 from segdeploy.deploy.search import SearchContext, SearchResult, run_search
@@ -33,6 +33,7 @@ from segdeploy.models import get_spec
 from segdeploy.models.spec import ModelSpec, Variant
 from segdeploy.reporting.atomic import write_json_atomic
 from segdeploy.reporting.environment import cpu_model, environment, library_versions
+from segdeploy.reporting.fingerprint import file_sha256
 from segdeploy.reporting.report import metrics_json
 from segdeploy.runtime.machine import physical_cores
 
@@ -122,7 +123,7 @@ def _fingerprint(config: DeployConfig, spec: ModelSpec, variant: Variant, scored
     scored_files = [p for s in scored.scored for p in (s.image_path, s.label_path)]
     return DeployFingerprint(
         model=spec.name, tiny=config.tiny, variant=variant.name, checkpoint_sha256=file_sha256(config.checkpoint),
-        data_sha256=sha256_of_files(scored_files), split=config.split, images=len(scored.scored),
+        data_sha256=files_sha256(scored_files), split=config.split, images=len(scored.scored),
         max_drop=config.max_drop, calib_images=config.calib_images,
         segdeploy=library_versions(("segdeploy",))["segdeploy"] or "unknown",
         libraries=tuple(library_versions(ENGINE_LIBRARIES[1:]).items()), cpu=cpu_model(), cores=physical_cores())
