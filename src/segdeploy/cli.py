@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Callable
 
 from segdeploy.argtypes import (
+    auto_or,
     device_arg,
     existing_dir,
     existing_file,
+    fraction,
     int_list,
     nonnegative_float,
     nonnegative_int,
@@ -27,8 +29,13 @@ from segdeploy.errors import EXIT_USER_ERROR, run_and_report
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (one-line help, example)
-    "demo": ("the whole chain on the embedded synthetic dataset: data, export, infer x2, evaluate x2, bench, report",
+    "demo": ("`segdeploy deploy` on the embedded synthetic dataset and the shipped checkpoint: export, engines "
+             "scored and timed, the fastest passing one deployed, report.html",
              "segdeploy demo --out demo_out"),
+    "deploy": ("checkpoint -> the fastest engine, precision and batch within an accuracy budget on this machine: "
+               "export + parity, every candidate scored and timed, artifact + deployment.json + report.html",
+               "segdeploy deploy --model fastscnn_cityscapes --checkpoint best_model.pth --data-root data/cityscapes "
+               "--images 20 --max-drop 0.5 --engines auto --batch 1,4 --time-budget 10 --out deploy_out"),
     "models": ("list every model: params, GFLOPs, input size, dataset, reference metrics",
                "segdeploy models --no-flops"),
     "inspect-checkpoint": ("compare a checkpoint file with a model's official keys and shapes",
@@ -42,7 +49,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "under torchrun)",
               "segdeploy infer --model fastscnn_cityscapes --onnx fastscnn.onnx --data-root data/cityscapes "
               "--output preds --batch 4"),
-    "evaluate": ("score a prediction folder: aAcc, mAcc, mIoU and per-class IoU/Acc (mmseg definitions)",
+    "evaluate": ("score a prediction folder: aAcc, mIoU, mAcc, mDice, mFscore, per-class IoU/Acc/Dice/Fscore/"
+                 "Precision/Recall (mmseg definitions); the confusion matrix saved, --plot draws it",
                  "segdeploy evaluate --model fastscnn_cityscapes --pred preds/2026_11_21-10_00_00 "
                  "--data-root data/cityscapes"),
     "bench": ("engines side by side: pure-inference throughput, latency, × torch, share of the matmul peak; "
@@ -86,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as done:  # --help, --version (0) or a usage error (2): a code, not an exception
         return done.code if isinstance(done.code, int) else EXIT_USER_ERROR
+    args.command_line = ["segdeploy", *map(str, argv)]  # recorded by the commands that write provenance
     return run_and_report(lambda: _dispatch(args), debug=args.debug)
 
 
@@ -152,8 +161,36 @@ def _weights(p: argparse.ArgumentParser) -> None:
 
 
 def _args_demo(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=output_dir, default=Path("demo_out"), help="folder for data, models, predictions, report")
-    p.add_argument("--images", type=positive_int, default=20, help="synthetic val images")
+    p.add_argument("--out", type=output_dir, default=Path("demo_out"),
+                   help="folder for the data (OUT/data) and the deployment with its report (OUT/deploy)")
+    p.add_argument("--images", type=positive_int, default=20, help="synthetic val images scored")
+
+
+def _args_deploy(p: argparse.ArgumentParser) -> None:
+    _model(p)
+    p.add_argument("--checkpoint", type=existing_file, required=True, help="the official .pth file to deploy")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="allow a checkpoint that needs full unpickling (runs code from the file)")
+    p.add_argument("--data-root", type=existing_dir, required=True,
+                   help="labelled dataset: accuracy of every engine, timing inputs, int8 calibration")
+    p.add_argument("--split", default="val")
+    p.add_argument("--images", type=positive_int, default=20, help="labelled images every engine is scored on")
+    p.add_argument("--max-drop", type=nonnegative_float, default=0.5,
+                   help="mIoU points a candidate may lose against PyTorch fp32 and still be deployed")
+    p.add_argument("--engines", type=auto_or(engine_list), default=None,
+                   help="auto (every engine: " + ", ".join(ENGINES) + ") or a comma-separated list; "
+                        "PyTorch fp32 always runs as the reference")
+    p.add_argument("--batch", type=auto_or(int_list), default=None, help="auto (1,2,4,8) or comma-separated sizes")
+    p.add_argument("--time-budget", type=positive_float, default=10.0,
+                   help="minutes for the search (accuracy passes and timed loops); later steps are skipped, "
+                        "listed in the report, and run by --resume")
+    p.add_argument("--out", type=output_dir, required=True,
+                   help="new or empty folder: the artifact, deployment.json, report.{html,md,json}, search/, work/")
+    p.add_argument("--calib-images", type=positive_int, default=8,
+                   help="images of the split that are not scored, calibrating the int8 engines")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted deploy in OUT (refused if any setting changed)")
+    _variant(p)
 
 
 def _args_models(p: argparse.ArgumentParser) -> None:
@@ -200,7 +237,7 @@ def _args_export(p: argparse.ArgumentParser) -> None:
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
     _weights(p)
-    p.add_argument("--onnx", type=existing_file, help="ONNX file (the onnxruntime engines)")
+    p.add_argument("--onnx", type=existing_file, help="ONNX file (engines onnxruntime*, openvino)")
     p.add_argument("--engine", choices=INFER_ENGINES,
                    help="default: onnxruntime with --onnx, else torch; torch-fp16 and onnxruntime-trt-* need CUDA")
     _device(p)
@@ -244,6 +281,10 @@ def _args_infer(p: argparse.ArgumentParser) -> None:
     p.add_argument("--evaluate", action="store_true",
                    help="with --data-root: score each prediction as it is written (end-to-end pipeline); "
                         "metrics also go to RUN/metrics.json")
+    p.add_argument("--show-dir", type=output_dir,
+                   help="with --data-root: write each prediction's palette blended over its image here "
+                        "(<stem>.png, as mmseg's test tool)")
+    p.add_argument("--opacity", type=fraction, help="--show-dir: weight of the palette colours, 0..1 (default 0.5)")
     _skip_bad(p)
     _dist_timeout(p)
 
@@ -256,6 +297,10 @@ def _args_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=output_file, help="where to write the metrics JSON (default: PRED/metrics.json)")
     p.add_argument("--metric", choices=("mmseg", "cityscapes"), default="mmseg",
                    help="cityscapes: also run the official cityscapesscripts evaluator on the same predictions")
+    p.add_argument("--reduce-zero-label", action="store_true",
+                   help="as mmseg: label 0 is ignored and every other label moves down by one before scoring")
+    p.add_argument("--plot", action="store_true",
+                   help="also draw the confusion matrix: JSON_STEM_confusion.png beside the metrics JSON")
     _variant(p)
     _skip_bad(p)
 

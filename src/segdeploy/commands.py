@@ -27,15 +27,19 @@ from segdeploy.data.synthetic import generate_cityscapes_like
 from segdeploy.data.variants import default_input_hw, get_variant
 from segdeploy.data.voc_aug import convert_voc_aug
 from segdeploy.demo import DemoConfig, run_demo
+from segdeploy.deploy.candidates import AUTO_BATCHES
+from segdeploy.deploy.run import DeployConfig, run_deploy
+from segdeploy.deploy.summary import print_summary
 from segdeploy.distributed import process_group
 from segdeploy.errors import GateFailed, SegdeployError
 from segdeploy.evaluation.confusion import ConfusionMatrix
-from segdeploy.evaluation.evaluate import evaluate_folder
+from segdeploy.evaluation.evaluate import evaluate_folder, save_confusion
 from segdeploy.evaluation.metrics import segmentation_metrics
 from segdeploy.export.onnx_export import MIN_ARGMAX_AGREEMENT, export_model
 from segdeploy.inference.identity import bin_inputs, dataset_inputs, infer_fingerprint
 from segdeploy.inference.inputs import items_from_bins, items_from_dataset
 from segdeploy.inference.runner import InferConfig, run_inference
+from segdeploy.inference.show import DEFAULT_OPACITY, write_overlays
 from segdeploy.models import MODELS, get_spec
 from segdeploy.reporting.atomic import write_json_atomic
 from segdeploy.reporting.report import metrics_json, nan_to_null
@@ -61,6 +65,22 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 
 def demo(args: argparse.Namespace) -> int:
     run_demo(DemoConfig(out=args.out, images=args.images), console)
+    return 0
+
+
+def deploy(args: argparse.Namespace) -> int:
+    config = DeployConfig(model=args.model, checkpoint=args.checkpoint, data_root=args.data_root, out=args.out,
+                          split=args.split, images=args.images, max_drop=args.max_drop,
+                          engines=tuple(args.engines) if args.engines else None,
+                          batches=tuple(args.batch) if args.batch else AUTO_BATCHES, time_budget_min=args.time_budget,
+                          variant=args.variant, trust=args.trust_checkpoint, resume=args.resume,
+                          calib_images=args.calib_images,
+                          command_line=tuple(args.command_line))
+    result = run_deploy(config, log=console.print)
+    print_summary(console, result)
+    if result.chosen is None:
+        raise GateFailed.at("--max-drop", f"no candidate stayed within {args.max_drop:g} mIoU points of PyTorch fp32 "
+                                          f"(table above; report {result.report.html})")
     return 0
 
 
@@ -118,6 +138,10 @@ def infer(args: argparse.Namespace) -> int:
     spec = get_spec(args.model)
     if args.evaluate and args.data_root is None:
         raise SegdeployError.at("--evaluate", "needs --data-root (labels are read from the dataset)")
+    if args.show_dir is not None and args.data_root is None:
+        raise SegdeployError.at("--show-dir", "needs --data-root (the overlays are drawn on the dataset's images)")
+    if args.opacity is not None and args.show_dir is None:
+        raise SegdeployError.at("--opacity", "only applies to --show-dir DIR")
     variant = get_variant(spec, args.variant)
     if args.data_root is not None:
         if args.logits:
@@ -142,6 +166,10 @@ def infer(args: argparse.Namespace) -> int:
         result = run_inference(spec, backend, items, config, fingerprint, confusion=confusion, info=info)
     if info.is_main:  # under torchrun every process returns here with the totals
         _report_inference(spec, variant.name, backend.name, items, result, confusion)
+        if args.show_dir is not None:  # rank 0 draws every image's overlay from the files
+            opacity = DEFAULT_OPACITY if args.opacity is None else args.opacity
+            written = write_overlays(spec, items, result.run_dir, result.outputs, args.show_dir, opacity)
+            console.print(f"{written} overlays (opacity {opacity:g}) written to {args.show_dir}")
     return 0
 
 
@@ -161,7 +189,8 @@ def _report_inference(spec, variant: str, engine: str, items, result, confusion:
         console.print(metrics_table(metrics, spec.classes, title=title))
         out = result.run_dir / "metrics.json"
         write_json_atomic(out, metrics_json(metrics, spec.classes, images=scored, images_total=len(items),
-                                            variant=variant, skipped=result.skipped))
+                                            variant=variant, skipped=result.skipped,
+                                            confusion_matrix=confusion.to_json()))
         console.print(f"metrics written to {out}")
     _print_skipped(result.skipped, f"listed in {result.run_dir}_summary.json")
 
@@ -169,12 +198,14 @@ def _report_inference(spec, variant: str, engine: str, items, result, confusion:
 def evaluate(args: argparse.Namespace) -> int:
     spec = get_spec(args.model)
     result = evaluate_folder(spec, args.pred, args.data_root, args.split, variant=args.variant,
-                             skip_bad=args.skip_bad, official=args.metric == "cityscapes")
+                             skip_bad=args.skip_bad, official=args.metric == "cityscapes",
+                             reduce_zero_label=args.reduce_zero_label)
     covered = f"{result.images} of {result.total} images" if result.skipped else f"{result.images} images"
     console.print(f"{spec.name}, variant {result.variant}: scored {covered} of {args.data_root} {args.split}")
     console.print(metrics_table(result.metrics, spec.classes, title=f"{spec.name}: {covered}"))
     extra = {"images": result.images, "images_total": result.total, "variant": result.variant,
-             "skipped": result.skipped}
+             "reduce_zero_label": args.reduce_zero_label, "skipped": result.skipped,
+             "confusion_matrix": result.confusion.to_json()}
     if result.official is not None:
 
         console.print(official_table(result.metrics, result.official, spec.classes))
@@ -182,7 +213,10 @@ def evaluate(args: argparse.Namespace) -> int:
     out = args.json or args.pred / "metrics.json"
     write_json_atomic(out, metrics_json(result.metrics, spec.classes, **extra))
     _print_skipped(result.skipped, f"listed in {out}")
-    console.print(f"metrics written to {out}")
+    saved = save_confusion(result.confusion, spec.classes, out.with_name(f"{out.stem}_confusion"), plot=args.plot,
+                           title=f"{spec.name}: {covered} of {args.split}")
+    console.print(f"metrics written to {out}; confusion matrix (rows label, columns prediction, last row/column "
+                  f"out of range) in {out.name} and {', '.join(str(p) for p in saved)}")
     return 0
 
 

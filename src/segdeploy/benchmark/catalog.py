@@ -22,8 +22,8 @@ ENGINES: dict[str, tuple[str | None, str]] = {
 }
 # Engines that run on a CUDA device only (`--device cuda[:N]`); elsewhere their rows say so.
 CUDA_ENGINES = frozenset({"torch-fp16", "onnxruntime-trt-fp16", "onnxruntime-trt-int8"})
-# What `segdeploy infer` runs: a checkpoint (torch*) or one given ONNX file (onnxruntime*). "onnxruntime"
-# uses the CPU or CUDA provider after --device.
-INFER_ENGINES = ("torch", "torch-fp16", "onnxruntime", "onnxruntime-trt-fp16", "onnxruntime-trt-int8")
+# What `segdeploy infer` runs: a checkpoint (torch*) or one given ONNX file (onnxruntime*, openvino).
+# "onnxruntime" uses the CPU or the CUDA provider after --device.
+INFER_ENGINES = ("torch", "torch-fp16", "onnxruntime", "onnxruntime-trt-fp16", "onnxruntime-trt-int8", "openvino")
 # The accuracy ladder: each rung is the previous file with one more transform.
 LADDER = ("torch", "onnxruntime", "onnxruntime-slim", "onnxruntime-int8")

@@ -35,8 +35,12 @@ def files_needed(engines: list[str]) -> set[str]:
 
 
 def build_engine(name: str, model: Callable[[], nn.Module], files: EngineFiles, sample: np.ndarray,
-                 device: str = "cpu", torch_options=None) -> BuiltEngine:
-    """Build engine `name`. torch-opt is tuned on `sample` unless `torch_options` fixes its options."""
+                 device: str = "cpu", torch_options=None, threads: int | None = None) -> BuiltEngine:
+    """Build engine `name`. torch-opt is tuned on `sample` unless `torch_options` fixes its options.
+
+    `threads`: the ONNX Runtime / OpenVINO intra-op threads (default: every core); torch's pool is
+    process-wide, so its callers set `torch.set_num_threads` instead.
+    """
     if name in CUDA_ENGINES and not is_cuda(device):
         raise EngineUnavailable("needs CUDA (--device cuda[:N])")
     if name == "torch-fp16":
@@ -58,7 +62,7 @@ def build_engine(name: str, model: Callable[[], nn.Module], files: EngineFiles, 
     if name.startswith("openvino"):
         if not openvino_available():
             raise EngineUnavailable("not installed (pip install openvino)")
-        return BuiltEngine(OpenVinoBackend(path, precision="f32", name=name), path.name)
+        return BuiltEngine(OpenVinoBackend(path, precision="f32", threads=threads, name=name), path.name)
     cuda = is_cuda(device)
     providers = onnxruntime_providers(device)
     cache = None  # the optimised graph is CPU-specific (NCHWc layouts): cached for the CPU provider only
@@ -66,7 +70,8 @@ def build_engine(name: str, model: Callable[[], nn.Module], files: EngineFiles, 
         # Named by content: a given --onnx of the same name but another network must not reuse the graph.
         cache = files.ort_cache / f"{path.stem}-{file_sha256(path)[:10]}.ort{onnxruntime.__version__}.onnx"
         cache.parent.mkdir(parents=True, exist_ok=True)
-    return BuiltEngine(OnnxRuntimeBackend(path, providers=providers, optimized_cache=cache, name=name), path.name)
+    return BuiltEngine(OnnxRuntimeBackend(path, providers=providers, threads=threads, optimized_cache=cache, name=name),
+                       path.name)
 
 
 def _tensorrt_engine(name: str, files: EngineFiles, device: str) -> BuiltEngine:

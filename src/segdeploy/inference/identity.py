@@ -21,11 +21,11 @@ class InferFingerprint:
     KIND: ClassVar[str] = "infer"
 
     model: str
-    engine: str  # torch | torch-fp16 | onnxruntime | onnxruntime-trt-fp16 | onnxruntime-trt-int8
+    engine: str  # torch | torch-fp16 | onnxruntime | onnxruntime-trt-fp16 | onnxruntime-trt-int8 | openvino
     precision: str  # what the engine computes in: fp32, or fp16 / int8 (an int8/fp16 ONNX file differs by its hash)
     device: str
     weights: str | None  # sha256 of the checkpoint the torch engine loads; None: random initialisation
-    onnx: str | None  # sha256 of the ONNX file the onnxruntime engine runs
+    onnx: str | None  # sha256 of the ONNX file the onnxruntime and openvino engines run
     variant: str | None  # the preprocessing variant run in-process (dataset inputs); None for .bin inputs
     outfmt: str  # bin | npy | png
     output: str  # "class map" | "logits"
@@ -46,7 +46,7 @@ def infer_fingerprint(model: str, engine: str, device: str, checkpoint: Path | N
     return InferFingerprint(
         model=model, engine=engine, precision=next((p for p in ("fp16", "int8") if engine.endswith(p)), "fp32"),
         device=device, weights=file_sha256(checkpoint) if checkpoint is not None and engine.startswith("torch") else None,
-        onnx=file_sha256(onnx) if onnx is not None and engine.startswith("onnxruntime") else None,
+        onnx=file_sha256(onnx) if onnx is not None and not engine.startswith("torch") else None,
         variant=variant, outfmt=outfmt, output="logits" if logits else "class map", batch=batch,
         inputs=inputs, input_files=input_set_sha256(items))
 

@@ -11,6 +11,7 @@ from segdeploy.models.spec import ModelSpec
 from segdeploy.runtime.backend import Backend
 from segdeploy.runtime.device import is_cuda, onnxruntime_providers, require_torch_device
 from segdeploy.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from segdeploy.runtime.openvino_backend import OpenVinoBackend, openvino_available
 from segdeploy.runtime.tensorrt import tensorrt_providers
 from segdeploy.runtime.torch_backend import TorchBackend, TorchOptions
 
@@ -18,7 +19,8 @@ from segdeploy.runtime.torch_backend import TorchBackend, TorchOptions
 def make_backend(spec: ModelSpec, engine: str | None, onnx: Path | None, checkpoint: Path | None,
                  trust: bool = False, device: str = "cpu", threads: int | None = None,
                  trt_calibration: Path | None = None, trt_cache: Path = Path("tensorrt_engines")) -> Backend:
-    """The engine a command asked for: ONNX Runtime on an exported file, or PyTorch on a checkpoint.
+    """The engine a command asked for: ONNX Runtime or OpenVINO (CPU) on an exported file, or PyTorch on
+    a checkpoint.
 
     `engine` defaults to onnxruntime when an ONNX file is given and to torch otherwise; torch without
     a checkpoint runs randomly initialised weights (useful for timing only). An ONNX file whose
@@ -32,13 +34,19 @@ def make_backend(spec: ModelSpec, engine: str | None, onnx: Path | None, checkpo
         raise SegdeployError.at(f"--engine {engine}", "runs on a CUDA device: add --device cuda[:N]")
     if trt_calibration is not None and engine != "onnxruntime-trt-int8":
         raise SegdeployError.at("--trt-calibration", "is the table of --engine onnxruntime-trt-int8 only")
+    if not engine.startswith("torch") and onnx is None:
+        raise SegdeployError.at(f"--engine {engine}", "needs --onnx FILE (make one with `segdeploy export`)")
     if engine.startswith("onnxruntime"):
-        if onnx is None:
-            raise SegdeployError.at(f"--engine {engine}", "needs --onnx FILE (make one with `segdeploy export`)")
         backend = OnnxRuntimeBackend(onnx, providers=_providers(engine, device, trt_calibration, trt_cache),
                                      threads=threads, name=engine)
         backend.check_logits_of(spec.num_classes, spec.name)  # before any output file exists
         return backend
+    if engine == "openvino":
+        if device != "cpu":
+            raise SegdeployError.at("--device", f"the openvino engine runs on the CPU, got {device}")
+        if not openvino_available():
+            raise SegdeployError.at("--engine openvino", "not installed (pip install openvino)")
+        return OpenVinoBackend(onnx, threads=threads)
     if onnx is not None:
         raise SegdeployError.at("--onnx", "the torch engines run a checkpoint: pass --checkpoint, or --engine onnxruntime")
     require_torch_device(device)  # before building (and loading) a model that could not run
