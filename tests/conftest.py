@@ -1,4 +1,4 @@
-"""What several test folders share: launching `python -m segdeploy` under torchrun."""
+"""What several test folders share: `python -m segdeploy` under torchrun, and one-line CLI errors."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+
+from segdeploy.cli import main
 
 
 @pytest.fixture
@@ -27,3 +29,17 @@ def torchrun():
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+@pytest.fixture
+def one_line_error(capsys):
+    """`one_line_error(argv)`: the CLI run in-process must exit 2 with one error line and no traceback;
+    returns that line."""
+    def run(argv: list[str]) -> str:
+        code = main(argv)
+        err = capsys.readouterr().err
+        lines = [line for line in err.splitlines() if line.startswith("segdeploy: error:")]
+        assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+        return lines[0]
+
+    return run

@@ -8,7 +8,6 @@ import torch
 from segdeploy.benchmark.artifacts import EngineFiles
 from segdeploy.benchmark.catalog import CUDA_ENGINES
 from segdeploy.benchmark.engines import EngineUnavailable, build_engine
-from segdeploy.cli import main
 from segdeploy.data.synthetic import generate_cityscapes_like
 from segdeploy.errors import SegdeployError
 from segdeploy.models import MODELS
@@ -30,14 +29,6 @@ def tiny_data(tmp_path_factory):
     return root
 
 
-def _one_line_error(capsys, argv: list[str]) -> str:
-    code = main(argv)
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("segdeploy: error:")]
-    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
-
-
 @needs_no_cuda
 @pytest.mark.parametrize("engine_args, expected", [
     (["--device", "cuda:0", "--engine", "torch-fp16"], "--device cuda:0: CUDA is not available"),
@@ -47,12 +38,12 @@ def _one_line_error(capsys, argv: list[str]) -> str:
     (["--engine", "onnxruntime-trt-int8", "--onnx", "{onnx}"], "--engine onnxruntime-trt-int8: runs on a CUDA device"),
     (["--trt-calibration", "{onnx}"], "--trt-calibration: is the table of --engine onnxruntime-trt-int8 only"),
 ])
-def test_infer_refuses_cuda_engines_in_one_line(tiny_data, tmp_path, capsys, engine_args, expected):
+def test_infer_refuses_cuda_engines_in_one_line(tiny_data, tmp_path, one_line_error, engine_args, expected):
     onnx = tmp_path / "stand-in.onnx"
     onnx.write_bytes(b"never loaded: the engine is refused first")
     argv = ["infer", "--model", "fastscnn_cityscapes", "--data-root", str(tiny_data), "--output", str(tmp_path / "p"),
             *[a.format(onnx=onnx) for a in engine_args]]
-    assert expected in _one_line_error(capsys, argv)
+    assert expected in one_line_error(argv)
 
 
 @pytest.mark.parametrize("name", sorted(CUDA_ENGINES))
