@@ -7,7 +7,7 @@ import torch
 
 from segdeploy.benchmark.artifacts import EngineFiles
 from segdeploy.benchmark.catalog import CUDA_ENGINES
-from segdeploy.benchmark.engines import EngineUnavailable, build_engine
+from segdeploy.benchmark.engines import EngineUnavailable, build_engine, files_needed
 from segdeploy.data.synthetic import generate_cityscapes_like
 from segdeploy.errors import SegdeployError
 from segdeploy.models import MODELS
@@ -50,6 +50,12 @@ def test_infer_refuses_cuda_engines_in_one_line(tiny_data, tmp_path, one_line_er
 def test_bench_rows_of_cuda_engines_on_the_cpu_say_they_need_cuda(name):
     with pytest.raises(EngineUnavailable, match=r"needs CUDA \(--device cuda\[:N\]\)"):
         build_engine(name, lambda: pytest.fail("no model is built"), EngineFiles(), sample=None, device="cpu")
+
+
+def test_no_file_is_made_for_a_cuda_engine_off_cuda():
+    # the TensorRT table costs a calibration run: not for a row that will only say "needs CUDA"
+    assert files_needed(["onnxruntime", "onnxruntime-trt-int8"]) == {"fp32"}
+    assert files_needed(["onnxruntime", "onnxruntime-trt-int8"], "cuda:0") == {"fp32", "trt_table"}
 
 
 def test_fp16_autocast_is_refused_on_the_cpu():

@@ -69,8 +69,8 @@ def run_e2e(spec: ModelSpec, config: BenchConfig, data_root: Path, workers: int 
     info = info or DistInfo()
     hw = config.input_hw
     build = model_factory(spec, config.checkpoint, config.trust)
-    files = from_main(lambda: prepare_engine_files(spec, config, hw, build, files_needed(list(config.engines)), log),
-                      info)
+    need = files_needed(list(config.engines), config.device)
+    files = from_main(lambda: prepare_engine_files(spec, config, hw, build, need, log), info)
     items = items_from_dataset(spec, data_root, config.split)
     sample = np.random.default_rng(0).standard_normal((config.batches[0], 3, *hw), dtype=np.float32)
     rows = []

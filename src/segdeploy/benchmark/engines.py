@@ -30,8 +30,10 @@ class BuiltEngine:
     detail: str  # what exactly runs: options chosen, file name
 
 
-def files_needed(engines: list[str]) -> set[str]:
-    return {ENGINES[name][0] for name in engines if ENGINES[name][0] is not None}
+def files_needed(engines: list[str], device: str = "cpu") -> set[str]:
+    """The files `engines` run on `device`; none for a CUDA engine off CUDA (its row only says so)."""
+    return {ENGINES[name][0] for name in engines
+            if ENGINES[name][0] is not None and (name not in CUDA_ENGINES or is_cuda(device))}
 
 
 def build_engine(name: str, model: Callable[[], nn.Module], files: EngineFiles, sample: np.ndarray,
