@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 from dataclasses import asdict
@@ -30,15 +31,18 @@ from segdeploy.errors import GateFailed, SegdeployError
 from segdeploy.evaluation.confusion import ConfusionMatrix
 from segdeploy.evaluation.evaluate import evaluate_folder
 from segdeploy.evaluation.metrics import segmentation_metrics
+from segdeploy.export.fold import export_folded
 from segdeploy.export.onnx_export import MIN_ARGMAX_AGREEMENT, export_model
 from segdeploy.inference.inputs import items_from_bins, items_from_dataset
 from segdeploy.inference.runner import InferConfig, run_inference
+from segdeploy.inference.workers import WorkerPlan
 from segdeploy.models import MODELS, get_spec
 from segdeploy.reporting.atomic import write_json_atomic
 from segdeploy.reporting.report import metrics_json, nan_to_null
 from segdeploy.reporting.tables import (
     accuracy_ladder_table,
     class_delta_table,
+    e2e_stage_table,
     e2e_table,
     engines_table,
     metrics_table,
@@ -46,6 +50,7 @@ from segdeploy.reporting.tables import (
 )
 from segdeploy.reporting.zoo import models_table, zoo_rows
 from segdeploy.runtime.engine import make_backend
+from segdeploy.runtime.engine_io import engine_io
 from segdeploy.training.run import TrainConfig
 from segdeploy.training.train import train as train_model
 
@@ -95,12 +100,23 @@ def _print_skipped(skipped: list[dict[str, str]], where: str) -> None:
 
 
 def export(args: argparse.Namespace) -> int:
-    path, parity = export_model(get_spec(args.model), args.out, args.checkpoint, args.trust_checkpoint,
-                                batch=args.batch, dynamic_batch=args.dynamic_batch, input_hw=args.input_size,
-                                simplify=args.simplify)
-    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); onnx.checker: ok")
+    if args.variant is not None and not (args.fold_preprocess or args.fold_argmax):
+        raise SegdeployError.at("--variant", "only shapes a folded file: add --fold-preprocess and/or --fold-argmax")
+    if args.fold_preprocess or args.fold_argmax:
+        path, parity, plan = export_folded(get_spec(args.model), args.out, args.variant, args.fold_preprocess,
+                                           args.fold_argmax, args.checkpoint, args.trust_checkpoint, batch=args.batch,
+                                           dynamic_batch=args.dynamic_batch, input_hw=args.input_size,
+                                           simplify=args.simplify)
+        folded = f"; variant {plan.variant}: {plan.io.describe()}"
+    else:
+        path, parity = export_model(get_spec(args.model), args.out, args.checkpoint, args.trust_checkpoint,
+                                    batch=args.batch, dynamic_batch=args.dynamic_batch, input_hw=args.input_size,
+                                    simplify=args.simplify)
+        folded = ""
+    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); onnx.checker: ok{folded}")
+    delta = "class maps" if math.isnan(parity.max_abs_diff) else f"max |Δlogit| {parity.max_abs_diff:.3g},"
     console.print(f"ONNX Runtime vs PyTorch on {'x'.join(map(str, parity.input_shape))} random input: "
-                  f"max |Δlogit| {parity.max_abs_diff:.3g}, argmax agreement {parity.argmax_agreement:.4%}")
+                  f"{delta} argmax agreement {parity.argmax_agreement:.4%}")
     if not parity.passed:
         raise GateFailed.at(path, f"argmax agreement {parity.argmax_agreement:.4%} is below "
                                       f"{MIN_ARGMAX_AGREEMENT:.1%}")
@@ -112,18 +128,22 @@ def infer(args: argparse.Namespace) -> int:
     if args.evaluate and args.data_root is None:
         raise SegdeployError.at("--evaluate", "needs --data-root (labels are read from the dataset)")
     variant = get_variant(spec, args.variant)
+    if args.data_root is not None and args.logits:
+        raise SegdeployError.at("--logits", "needs --input: with --data-root the variant's post-process "
+                                            "runs here and writes class maps at label resolution")
+    backend = make_backend(spec, args.engine, args.onnx, args.checkpoint, args.trust_checkpoint, args.device)
+    io = engine_io(backend)
     if args.data_root is not None:
-        if args.logits:
-            raise SegdeployError.at("--logits", "needs --input: with --data-root the variant's post-process "
-                                                "runs here and writes class maps at label resolution")
-        items = items_from_dataset(spec, args.data_root, args.split, variant.name)
+        items = items_from_dataset(spec, args.data_root, args.split, variant.name, io)
+    elif io.pixels:
+        raise SegdeployError.at("--input", f"holds normalised float32 .bin files, but {args.onnx} takes uint8 "
+                                           "pixels (exported with --fold-preprocess): pass --data-root")
     else:
         items = items_from_bins(args.input, args.input_size, args.info, default_input_hw(spec, variant))
-    backend = make_backend(spec, args.engine, args.onnx, args.checkpoint, args.trust_checkpoint, args.device)
     config = InferConfig(output=args.output, batch=args.batch, outfmt=args.outfmt, keep_logits=args.logits,
                          resume=args.resume, skip_bad=args.skip_bad)
     confusion = ConfusionMatrix(spec.num_classes) if args.evaluate else None
-    result = run_inference(spec, backend, items, config, confusion=confusion)
+    result = run_inference(spec, backend, items, config, confusion=confusion, workers=_worker_plan(args.workers))
     console.print(f"{backend.name}: {result.written} images predicted, {result.skipped_done} already done, "
                   f"{result.images_per_second:.2f} img/s -> {result.run_dir}")
     if result.pipeline is not None and result.written:
@@ -169,6 +189,10 @@ def bench(args: argparse.Namespace) -> int:
                             args.data_root if args.accuracy or args.e2e else None)
     if args.e2e:
         return _bench_e2e(spec, config, args)
+    for flag, given in (("--fold-preprocess", args.fold_preprocess), ("--fold-argmax", args.fold_argmax),
+                        ("--variant", args.variant is not None), ("--workers", args.workers is not None)):
+        if given:
+            raise SegdeployError.at(flag, "applies to --e2e runs only")
     report = run_bench(spec, config, log=console.print)
     hw = report.input_hw
     console.print(engines_table(report, title=f"{spec.name} @ {hw[0]}x{hw[1]} ({report.gflops_per_sample:.1f} "
@@ -195,15 +219,21 @@ def bench(args: argparse.Namespace) -> int:
 
 
 def _bench_e2e(spec, config, args: argparse.Namespace) -> int:
-    rows = run_e2e(spec, config, args.data_root, workers=args.workers, log=console.print)
+    rows = run_e2e(spec, config, args.data_root, args.variant, args.fold_preprocess, args.fold_argmax,
+                   workers=_worker_plan(args.workers), log=console.print)
     for row in rows:
-        console.print(f"{row.engine}, batch {row.batch}:", highlight=False)
+        console.print(f"{row.engine}, batch {row.batch} ({row.engine_io}):", highlight=False)
         console.print("\n".join("  " + line for line in row.pipeline.lines()), markup=False, highlight=False)
+        console.print(e2e_stage_table(row.pipeline, title=f"{row.engine}, batch {row.batch}: stages"))
     console.print(e2e_table(rows, title=f"{spec.name}: end to end vs pure inference, {config.input_hw[0]}x"
-                                        f"{config.input_hw[1]}, {args.data_root}"))
+                                        f"{config.input_hw[1]} images, {args.data_root}"))
     if args.json:
         write_json_atomic(args.json, {"model": spec.name, "e2e": [row.to_json() for row in rows]})
     return 0
+
+
+def _worker_plan(workers: tuple[str, int] | None) -> WorkerPlan | None:
+    return None if workers is None else WorkerPlan(workers[0], workers[1], "--workers")
 
 
 def train(args: argparse.Namespace) -> int:

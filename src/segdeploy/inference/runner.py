@@ -9,11 +9,13 @@ resolution (the variants that resize or average logits need them in memory); and
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -21,13 +23,15 @@ from segdeploy.data.binio import output_name, write_prediction
 from segdeploy.data.variants import to_class_map
 from segdeploy.errors import SegdeployError
 from segdeploy.evaluation.confusion import ConfusionMatrix
-from segdeploy.inference.inputs import InputItem
+from segdeploy.inference.inputs import InputItem, Prepared
 from segdeploy.inference.pipeline import PipelineResult, Stages, run_pipeline
+from segdeploy.inference.workers import WorkerPlan
 from segdeploy.inference.predict import check_input_size
 from segdeploy.models.spec import ModelSpec
 from segdeploy.reporting.atomic import write_json_atomic
 from segdeploy.reporting.progress import progress_bar
 from segdeploy.runtime.backend import Backend, run_batch
+from segdeploy.runtime.engine_io import EngineIO, engine_io
 
 OUTFMTS = ("bin", "npy", "png")
 
@@ -68,16 +72,18 @@ class _Bad:
 
 def run_inference(spec: ModelSpec, backend: Backend, items: list[InputItem], config: InferConfig,
                   show_progress: bool = True, confusion: ConfusionMatrix | None = None,
-                  workers: int = 2) -> InferResult:
+                  workers: WorkerPlan | None = None) -> InferResult:
     """Predict every item and write `<run>/<stem>_0.<fmt>` atomically, then `<run>_summary.json`.
 
-    Reading and preprocessing run ahead in `workers` threads and writing runs behind the engine
+    Reading and preprocessing run ahead in workers (`workers` None: planned by the pipeline from
+    the first batch) and post-processing and writing run behind the engine
     (`segdeploy.inference.pipeline`). Batches are always the same consecutive chunks of `items`,
     and a chunk is skipped on resume only when every one of its images is finished, so a resumed
     run computes every output with the same batch composition as an uninterrupted one: the files
     are byte-identical. With `confusion`, labelled dataset images are scored as they are written.
+    Dataset items must be made for the engine's input (`items_from_dataset(..., io=engine_io(backend))`).
     """
-    _check_config(config)
+    _check_config(config, engine_io(backend))
     run_dir = _run_folder(config)
     result = InferResult(run_dir)
     todo: list[InputItem] = []
@@ -97,69 +103,102 @@ def run_inference(spec: ModelSpec, backend: Backend, items: list[InputItem], con
     return result
 
 
-def _check_config(config: InferConfig) -> None:
+def _check_config(config: InferConfig, io: EngineIO) -> None:
     if config.outfmt not in OUTFMTS:
         raise SegdeployError.at("--outfmt", f"must be one of {', '.join(OUTFMTS)}, got {config.outfmt!r}")
     if config.batch < 1:
         raise SegdeployError.at("--batch", f"must be at least 1, got {config.batch}")
     if config.keep_logits and config.outfmt == "png":
         raise SegdeployError.at("--outfmt png", "cannot hold logits; use bin or npy")
+    if config.keep_logits and io.class_map:
+        raise SegdeployError.at("--logits", "this engine returns class maps (exported with --fold-argmax)")
+
+
+@dataclass(frozen=True)
+class _Read:
+    """The read stage (picklable, for worker processes): the item's bytes, or `_Bad` with --skip-bad."""
+
+    skip_bad: bool
+
+    def __call__(self, item: InputItem) -> object:
+        return _guarded(self.skip_bad, item.read)
+
+
+@dataclass(frozen=True)
+class _Prepare:
+    """The preprocess stage (picklable): the variant's inputs, and the label when scoring."""
+
+    skip_bad: bool
+    with_label: bool
+
+    def __call__(self, item: InputItem, raw: object) -> object:
+        if isinstance(raw, _Bad):
+            return raw
+
+        def prepare() -> Prepared:
+            prepared = item.prepare(raw)
+            if self.with_label and item.label is not None and prepared.geometry is not None:
+                return dataclasses.replace(prepared, label=item.label())
+            return prepared
+
+        return _guarded(self.skip_bad, prepare)
+
+
+def _guarded(skip_bad: bool, step: Callable[[], object]) -> object:
+    try:
+        return step()
+    except SegdeployError as err:
+        if not skip_bad:
+            raise
+        return _Bad(err)
 
 
 def _stages(spec: ModelSpec, backend: Backend, config: InferConfig, result: InferResult,
             confusion: ConfusionMatrix | None) -> Stages[InputItem]:
-    """The four pipeline stages of `infer`: read, prepare (variant), engine, class map + file (+ metric)."""
-
-    def guarded(step):
-        def run(*args):
-            try:
-                return step(*args)
-            except SegdeployError as err:
-                if not config.skip_bad:
-                    raise
-                return _Bad(err)
-        return run
+    """The pipeline stages of `infer`: read, prepare (variant), engine, class map (+ metric), file."""
+    io = engine_io(backend)
 
     def infer(chunk: list[InputItem], prepared: list) -> list:
         good = [p for p in prepared if not isinstance(p, _Bad)]
-        logits = iter(_run_engine(spec, backend, [x for p in good for x in p.inputs], config.batch,
-                                  result.compute_ms))  # (C, h, w) each
-        return [None if isinstance(p, _Bad) else [next(logits) for _ in p.inputs] for p in prepared]
+        outputs = iter(_run_engine(spec, backend, io, [x for p in good for x in p.inputs], config.batch,
+                                   result.compute_ms))  # (C, h, w) logits or (h, w) class maps, each a view
+        return [None if isinstance(p, _Bad) else [next(outputs) for _ in p.inputs] for p in prepared]
 
-    def postprocess(item: InputItem, prepared, outputs) -> None:
+    def postprocess(item: InputItem, prepared, outputs) -> object:
         if isinstance(prepared, _Bad):
-            result.skipped.append({"file": str(item.source), "error": str(prepared.error)})
-        else:
-            _write_output(spec, config, result, confusion, item, prepared, outputs)
+            return prepared
+        array = _output_array(spec, config, io, item, prepared, outputs)
+        if confusion is not None and prepared.label is not None:
+            confusion.update(array, prepared.label)
+        return array
 
-    return Stages(read=guarded(lambda item: item.read()), preprocess=guarded(_prepare), infer=infer,
-                  postprocess=postprocess)
+    def write(item: InputItem, array) -> None:
+        if isinstance(array, _Bad):
+            result.skipped.append({"file": str(item.source), "error": str(array.error)})
+            return
+        path = result.run_dir / _output_name(item.stem, config.outfmt)
+        write_prediction(path, array, config.outfmt)
+        result.outputs[item.stem] = path.name
+        result.written += 1
+
+    return Stages(read=_Read(config.skip_bad), preprocess=_Prepare(config.skip_bad, confusion is not None),
+                  infer=infer, postprocess=postprocess, write=write)
 
 
-def _prepare(item: InputItem, raw: object):
-    return raw if isinstance(raw, _Bad) else item.prepare(raw)
-
-
-def _write_output(spec: ModelSpec, config: InferConfig, result: InferResult, confusion: ConfusionMatrix | None,
-                  item: InputItem, prepared, outputs: list[np.ndarray]) -> None:
-    """One image's file: its class map at label resolution (dataset images), or the raw output (.bin)."""
+def _output_array(spec: ModelSpec, config: InferConfig, io: EngineIO, item: InputItem, prepared: Prepared,
+                  outputs: list[np.ndarray]) -> np.ndarray:
+    """One image's file content: its int32 class map at label resolution (dataset images), or the raw
+    output (.bin inputs). A folded engine's int32 map is passed through without a copy."""
     if prepared.geometry is not None:
-        array = to_class_map(spec, prepared.geometry, outputs, item.source or item.stem).astype(np.int32)
-        if confusion is not None and item.label is not None:
-            confusion.update(array, item.label())
-    elif config.keep_logits:
-        array = outputs[0]
-    else:
-        array = outputs[0].argmax(0).astype(np.int32)  # (h, w): what a model ending in argmax emits
-    path = result.run_dir / _output_name(item.stem, config.outfmt)
-    write_prediction(path, array, config.outfmt)
-    result.outputs[item.stem] = path.name
-    result.written += 1
+        return np.asarray(to_class_map(spec, prepared.geometry, outputs, item.source or item.stem), dtype=np.int32)
+    if config.keep_logits or io.class_map:
+        return outputs[0]
+    return outputs[0].argmax(0).astype(np.int32)  # (h, w): what a model ending in argmax emits
 
 
-def _run_engine(spec: ModelSpec, backend: Backend, inputs: list[np.ndarray], batch: int,
+def _run_engine(spec: ModelSpec, backend: Backend, io: EngineIO, inputs: list[np.ndarray], batch: int,
                 compute_ms: list[float]) -> list[np.ndarray]:
-    """Logits of each input, in engine calls of up to `batch` consecutive inputs of one size."""
+    """Outputs of each input, in engine calls of up to `batch` consecutive inputs of one size."""
     outputs: list[np.ndarray] = []
     start = 0
     while start < len(inputs):
@@ -167,9 +206,10 @@ def _run_engine(spec: ModelSpec, backend: Backend, inputs: list[np.ndarray], bat
         stop = start + 1
         while stop < len(inputs) and stop - start < batch and inputs[stop].shape == shape:
             stop += 1
-        check_input_size(spec, backend, shape[1:])
+        if io.pad_to is None:  # a padding engine's network always sees its canvas
+            check_input_size(spec, backend, io.input_hw(inputs[start]))
         began = time.perf_counter()
-        outputs.extend(run_batch(backend, np.stack(inputs[start:stop])))  # (n, C, h, w)
+        outputs.extend(io.per_sample(run_batch(backend, np.stack(inputs[start:stop]))))
         compute_ms.append((time.perf_counter() - began) * 1000)
         start = stop
     return outputs

@@ -8,6 +8,7 @@ import numpy as np
 import onnxruntime as ort
 
 from segdeploy.errors import SegdeployError
+from segdeploy.runtime.engine_io import io_from_types
 from segdeploy.runtime.machine import physical_cores
 
 
@@ -50,14 +51,16 @@ class OnnxRuntimeBackend:
             self.session = ort.InferenceSession(str(source), options, providers=chosen)
         except Exception as err:  # ORT raises its own exception types for a bad file
             raise SegdeployError.at(source, f"ONNX Runtime cannot load it: {str(err).splitlines()[0][:200]}") from err
-        inp = self.session.get_inputs()[0]
+        inp, out = self.session.get_inputs()[0], self.session.get_outputs()[0]
         self.input_name = inp.name
-        self.output_name = self.session.get_outputs()[0].name
-        batch, _, height, width = inp.shape
+        self.output_name = out.name
+        self.io = io_from_types(inp.type, out.type, self.session.get_modelmeta().custom_metadata_map)
+        self._dtype = np.uint8 if self.io.pixels else np.float32
+        batch, height, width = (inp.shape[0], *inp.shape[1:3]) if self.io.pixels else (inp.shape[0], *inp.shape[2:4])
         self.fixed_batch = batch if isinstance(batch, int) else None
         self.fixed_hw = (height, width) if isinstance(height, int) and isinstance(width, int) else None
         self.providers = self.session.get_providers()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        feed = {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)}
+        feed = {self.input_name: np.ascontiguousarray(batch, dtype=self._dtype)}
         return self.session.run([self.output_name], feed)[0]
