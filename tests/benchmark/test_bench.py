@@ -107,9 +107,32 @@ def test_e2e_reports_every_stage_next_to_pure_inference(work, capsys):
                  str(config.work_dir), "--json", str(root / "e2e.json")])
     out = capsys.readouterr().out
     assert code == 0
-    for stage in ("[e2e]", "[data read]", "[preprocess]", "[inference]", "[postprocess]"):
+    for stage in ("[e2e]", "[cpu bound]", "[workers]", "[data read]", "[preprocess]", "[inference]",
+                  "[postprocess]", "[write]"):
         assert stage in out
     rows = json.loads((root / "e2e.json").read_text())["e2e"]
     assert [r["batch"] for r in rows] == [1, 2]
     assert all(r["e2e_images_per_s"] > 0 and r["pure_images_per_s"] > 0 for r in rows)
     assert rows[0]["mIoU"] == pytest.approx(rows[1]["mIoU"])  # the batch size does not change predictions
+    for row in rows:  # the bound is the cores over the stages' CPU time, and the run cannot beat it by much
+        stages_cpu = sum(s["cpu_ms_per_image"] for s in row["stages"].values())
+        assert row["cpu_ms_per_image"] == pytest.approx(stages_cpu)
+        assert row["cpu_bound_images_per_s"] == pytest.approx(row["cores"] * 1000 / stages_cpu)
+        assert row["stages"]["inference"]["cpu_ms_per_image"] > 0 and row["stages"]["preprocess"]["cpu_ms_per_image"] > 0
+
+
+def test_e2e_on_the_file_with_preprocessing_and_argmax_folded_scores_the_same(work, capsys):
+    root, config, _, _ = work
+    results = {}
+    for name, folds in (("plain", []), ("folded", ["--fold-preprocess", "--fold-argmax"])):
+        out = root / f"e2e_{name}.json"
+        assert main(["bench", "--model", SPEC.name, "--engine", "onnxruntime", "--e2e", "--data-root", str(root / "data"),
+                     "--warmup", "1", "--loop", "2", "--work-dir", str(config.work_dir), "--json", str(out),
+                     "--workers", "threads:1", *folds]) == 0
+        (results[name],) = json.loads(out.read_text())["e2e"]
+    assert "uint8 NHWC RGB pixels -> int32 class maps" in capsys.readouterr().out
+    assert results["folded"]["engine_io"] == "uint8 NHWC RGB pixels -> int32 class maps"
+    assert results["folded"]["mIoU"] == results["plain"]["mIoU"]  # the same predictions, bit for bit
+    assert main(["bench", "--model", SPEC.name, "--engine", "torch", "--e2e", "--data-root", str(root / "data"),
+                 "--fold-argmax"]) == 2
+    assert "applies to exported files, not to engine(s) torch" in capsys.readouterr().err

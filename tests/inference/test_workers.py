@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from segdeploy.cli import main
 from segdeploy.data.synthetic import generate_cityscapes_like
 from segdeploy.evaluation.confusion import ConfusionMatrix
 from segdeploy.inference.inputs import items_from_dataset
@@ -56,3 +57,17 @@ def test_processes_and_threads_write_the_same_bytes_and_score_the_same(tmp_path)
     for other_files, other_matrix in others:
         assert other_files == files
         np.testing.assert_array_equal(other_matrix, matrix)
+
+
+@pytest.mark.parametrize("value", ["0", "threads:0", "processes:-1", "fast", "threads:", "processes:two"])
+def test_a_bad_workers_value_is_refused_before_any_work(value, tmp_path, capsys):
+    code = main(["infer", "--model", "fastscnn_cityscapes", "--data-root", str(tmp_path), "--output",
+                 str(tmp_path / "out"), "--workers", value])
+    err = capsys.readouterr().err
+    assert code == 2 and "--workers" in err and "expected auto, threads:N or processes:N" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_workers_and_folds_are_refused_outside_e2e_bench(capsys):
+    assert main(["bench", "--model", "fastscnn_cityscapes", "--workers", "threads:2"]) == 2
+    assert "--workers: applies to --e2e runs only" in capsys.readouterr().err

@@ -172,7 +172,7 @@ def to_class_map(spec: ModelSpec, geometry: Geometry, outputs: list[np.ndarray],
     if geometry.kind == "windows":
         assert spec.slide is not None
         layout = WindowLayout(geometry.anchors, spec.slide.window, geometry.resized_hw, geometry.image_hw)
-        merged = merge_windows(np.stack(logits), layout)  # (C, H, W): logits averaged over overlaps
+        merged = merge_windows(logits, layout)  # (C, H, W): logits averaged over overlaps, no stacked copy
         return merged.argmax(axis=0)
     raise SegdeployError.at(where, f"{geometry.kind} outputs must be {geometry.image_hw[0]}x{geometry.image_hw[1]}")
 

@@ -29,7 +29,13 @@ from typing import Callable, Generic, Sequence, TypeVar
 
 import numpy as np
 
-from segdeploy.inference.workers import SINGLE_THREADED, WorkerPlan, available_cores, gil_free_share, plan_workers
+from segdeploy.inference.workers import (
+    SINGLE_THREADED,
+    WorkerPlan,
+    available_cores,
+    gil_free_share,
+    plan_workers,
+)
 
 Item = TypeVar("Item")
 STAGES = ("data read", "preprocess", "inference", "postprocess", "write")

@@ -25,8 +25,8 @@ from segdeploy.errors import SegdeployError
 from segdeploy.evaluation.confusion import ConfusionMatrix
 from segdeploy.inference.inputs import InputItem, Prepared
 from segdeploy.inference.pipeline import PipelineResult, Stages, run_pipeline
-from segdeploy.inference.workers import WorkerPlan
 from segdeploy.inference.predict import check_input_size
+from segdeploy.inference.workers import WorkerPlan
 from segdeploy.models.spec import ModelSpec
 from segdeploy.reporting.atomic import write_json_atomic
 from segdeploy.reporting.progress import progress_bar

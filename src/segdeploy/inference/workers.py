@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Callable, Literal, TypeVar
 Result = TypeVar("Result")
 
 GIL_BOUND_BELOW = 1 / 3  # probe share under which a stage counts as holding the GIL
+PROBE_SWITCH_S = 1e-4  # the interpreter's GIL switch interval while probing (default 5 ms)
 MAX_GIL_HELD = 0.05  # GIL-held load time per unit of engine time that threads can absorb
 # What worker processes inherit before they import anything: one thread per library, since the
 # workers already run in parallel with each other and with the engine.
@@ -44,30 +46,37 @@ def available_cores() -> int:
 
 def gil_free_share(work: Callable[[], Result], baseline_s: float = 0.02) -> tuple[Result, float]:
     """Run `work()` here while a probe thread counts; returns its result and the probe's rate during it
-    over the probe's rate alone (about 1: the GIL was free; about 0: `work` held it)."""
-    solo = _probe_rate(lambda: time.sleep(baseline_s))[1]
-    result, during = _probe_rate(work)
-    return result, min(1.0, during / solo) if solo > 0 else 1.0
+    over the probe's rate while this thread sleeps (about 1: the GIL was free; about 0: `work` held it).
 
-
-def _probe_rate(work: Callable[[], Result]) -> tuple[Result, float]:
+    The counter is read by this thread right before and after `work`, while it holds the GIL, so
+    only the probe's steps during `work` count; a short switch interval keeps the probe from holding
+    the GIL into the start of `work` (by default it may keep it 5 ms, a share of a short decode).
+    """
+    steps = [0]
     stop = threading.Event()
-    counted: list[float] = []
 
     def probe() -> None:
-        steps, start = 0, time.perf_counter()
         while not stop.is_set():
-            steps += 1
-        counted.append(steps / max(time.perf_counter() - start, 1e-9))
+            steps[0] += 1
 
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(PROBE_SWITCH_S)
     thread = threading.Thread(target=probe, daemon=True)
     thread.start()
     try:
-        result = work()
+        solo = _rate(steps, lambda: time.sleep(baseline_s))[1]
+        result, during = _rate(steps, work)
     finally:
         stop.set()
         thread.join()
-    return result, counted[0]
+        sys.setswitchinterval(interval)
+    return result, min(1.0, during / solo) if solo > 0 else 1.0
+
+
+def _rate(steps: list[int], work: Callable[[], Result]) -> tuple[Result, float]:
+    before, start = steps[0], time.perf_counter()
+    result = work()
+    return result, (steps[0] - before) / max(time.perf_counter() - start, 1e-9)
 
 
 def plan_workers(load_s: float, gil_free: float, infer_s_per_item: float, cores: int,
