@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import math
 import multiprocessing
 import os
 import pickle
@@ -29,6 +30,7 @@ from typing import Callable, Generic, Sequence, TypeVar
 
 import numpy as np
 
+from segdeploy.inference.shared_slots import Packed, SlotRing, pack, payload_bytes
 from segdeploy.inference.workers import (
     SINGLE_THREADED,
     WorkerPlan,
@@ -143,15 +145,20 @@ def run_pipeline(items: Sequence[Item], stages: Stages[Item], batch: int, worker
         first_timed, gil_free = gil_free_share(lambda: _load_timed(stages.read, stages.preprocess, first[0]))
         timed = [first_timed] + [_load_timed(stages.read, stages.preprocess, item) for item in first[1:]]
         first_load_cpu = sum(t[3] + t[4] for t in timed)  # spent here, in the caller's thread
-        infer_s = _infer(stages, first, [_record(t, stats) for t in timed], stats, behind)
+        infer_s = _infer(stages, first, [_record(t, stats) for t in timed], stats, behind, [None] * len(first))
         # read wall + preprocess CPU: the probe's GIL contention stretches the first load's wall time
         plan = workers or plan_workers(first_timed[1] + first_timed[4], gil_free, infer_s / len(first), cores,
                                        _picklable(stages, first[0]))
         for name in LOAD_STAGES:
             stats[name].workers = plan.count
+        prefetch = max(prefetch, batch)
+        if plan.kind == "processes":  # every item in flight at once has its slot
+            size = math.ceil(1.5 * payload_bytes(timed[0][0]))  # room for somewhat larger images
+            behind.ring = SlotRing(prefetch + batch * (behind.depth + 2), size)
         with _executor(plan) as pool:
-            for chunk, chunk_loaded in _batches(items[batch:], stages, stats, pool, batch, max(prefetch, batch)):
-                _infer(stages, chunk, chunk_loaded, stats, behind)
+            for chunk, chunk_loaded, slots in _batches(items[batch:], stages, stats, pool, batch, prefetch,
+                                                       behind.ring):
+                _infer(stages, chunk, chunk_loaded, stats, behind, slots)
     finally:
         behind.close()
     in_process = sum(stats[n].cpu_seconds for n in LOAD_STAGES) if plan.kind == "threads" else first_load_cpu
@@ -159,12 +166,13 @@ def run_pipeline(items: Sequence[Item], stages: Stages[Item], batch: int, worker
     return PipelineResult(len(items), time.perf_counter() - started, stats, plan, cores)
 
 
-def _infer(stages: Stages, chunk: list, loaded: list, stats: dict[str, StageStats], behind: "_Behind") -> float:
+def _infer(stages: Stages, chunk: list, loaded: list, stats: dict[str, StageStats], behind: "_Behind",
+           slots: list) -> float:
     t0 = time.perf_counter()
     outputs = stages.infer(chunk, loaded)
     seconds = time.perf_counter() - t0
     stats["inference"].add(seconds, len(chunk))
-    behind.put((chunk, loaded, outputs))
+    behind.put((chunk, loaded, outputs, slots))
     return seconds
 
 
@@ -195,6 +203,12 @@ def _single_threaded() -> None:
     os.environ.update(SINGLE_THREADED)
 
 
+def _load_packed(read, preprocess, item, slot) -> tuple[Packed, float, float, float, float]:
+    """`_load_timed` in a worker process, its result packed into shared-memory `slot` (see shared_slots)."""
+    loaded, *times = _load_timed(read, preprocess, item)
+    return pack(loaded, slot), *times
+
+
 def _load_timed(read, preprocess, item) -> tuple[object, float, float, float, float]:
     """Read and preprocess one item; returns it with the wall and CPU seconds of each step (runs in workers)."""
     t0, c0 = time.perf_counter(), time.thread_time()
@@ -211,29 +225,40 @@ def _record(timed: tuple, stats: dict[str, StageStats]) -> object:
     return loaded
 
 
-def _batches(items, stages: Stages, stats: dict[str, StageStats], pool: Executor, batch: int, prefetch: int):
-    """Consecutive chunks of `batch` items with what loading made of them; up to `prefetch` items load
-    ahead, and chunks come in order, so batch composition never depends on timing."""
-    pending: collections.deque[tuple[object, Future]] = collections.deque()
+def _batches(items, stages: Stages, stats: dict[str, StageStats], pool: Executor, batch: int, prefetch: int,
+             ring: SlotRing | None):
+    """Consecutive chunks of `batch` items with what loading made of them (and the shared-memory slot
+    each came in, with worker processes); up to `prefetch` items load ahead, and chunks come in
+    order, so batch composition never depends on timing."""
+    pending: collections.deque[tuple[object, Future, int | None]] = collections.deque()
     upcoming = iter(items)
 
     def top_up() -> None:
         for item in itertools.islice(upcoming, prefetch - len(pending)):
-            pending.append((item, pool.submit(_load_timed, stages.read, stages.preprocess, item)))
+            if ring is None:
+                pending.append((item, pool.submit(_load_timed, stages.read, stages.preprocess, item), None))
+                continue
+            slot = ring.take()
+            future = pool.submit(_load_packed, stages.read, stages.preprocess, item, slot)
+            pending.append((item, future, None if slot is None else slot[0]))
 
     top_up()
-    chunk, loaded = [], []
+    chunk, loaded, slots = [], [], []
     try:
         while pending:
-            item, future = pending.popleft()
-            loaded.append(_record(future.result(), stats))
+            item, future, slot = pending.popleft()
+            timed = future.result()
+            if ring is not None:
+                timed = (ring.unpack(timed[0]), *timed[1:])
+            loaded.append(_record(timed, stats))
             chunk.append(item)
+            slots.append(slot)
             top_up()
             if len(chunk) == batch or not pending:
-                yield chunk, loaded
-                chunk, loaded = [], []
+                yield chunk, loaded, slots
+                chunk, loaded, slots = [], [], []
     finally:
-        for _, future in pending:  # an error stops the run: nothing more is loaded
+        for _, future, _ in pending:  # an error stops the run: nothing more is loaded
             future.cancel()
 
 
@@ -245,7 +270,8 @@ class _Behind:
     """
 
     def __init__(self, stages: Stages, stats: dict[str, StageStats], on_done, depth: int) -> None:
-        self.stages, self.stats, self.on_done = stages, stats, on_done
+        self.stages, self.stats, self.on_done, self.depth = stages, stats, on_done, depth
+        self.ring: SlotRing | None = None  # set when items come from worker processes
         self.errors: list[BaseException] = []
         self.post_queue: queue.Queue = queue.Queue(maxsize=depth)
         self.write_queue: queue.Queue = queue.Queue(maxsize=4 * depth)
@@ -262,23 +288,29 @@ class _Behind:
         self.post_queue.put(None)
         for thread in self.threads:
             thread.join()
+        if self.ring is not None:
+            self.ring.close()
         if self.errors:
             raise self.errors[0]
 
     def _post(self) -> None:
-        stage = self.stats["postprocess"]
         while (job := self.post_queue.get()) is not None:
-            if self.errors:
-                continue  # drain so the producer never blocks; the first error is re-raised there
-            try:
-                for item, one_loaded, output in zip(*job):
-                    t0, c0 = time.perf_counter(), time.thread_time()
-                    result = self.stages.postprocess(item, one_loaded, output)
-                    stage.add(time.perf_counter() - t0, cpu=time.thread_time() - c0)
-                    self.write_queue.put((item, result))
-            except BaseException as err:  # surfaced in the caller's thread
-                self.errors.append(err)
+            for item, one_loaded, output, slot in zip(*job):
+                try:
+                    if not self.errors:  # else drain so the producer never blocks; the error is re-raised there
+                        self._post_one(item, one_loaded, output)
+                except BaseException as err:  # surfaced in the caller's thread
+                    self.errors.append(err)
+                finally:
+                    if self.ring is not None:  # done with what the item's slot holds
+                        self.ring.give_back(slot)
         self.write_queue.put(None)
+
+    def _post_one(self, item, loaded, output) -> None:
+        t0, c0 = time.perf_counter(), time.thread_time()
+        result = self.stages.postprocess(item, loaded, output)
+        self.stats["postprocess"].add(time.perf_counter() - t0, cpu=time.thread_time() - c0)
+        self.write_queue.put((item, result))
 
     def _write(self) -> None:
         stage = self.stats["write"]
