@@ -19,8 +19,9 @@ from segdeploy.export.onnx_export import export_onnx
 from segdeploy.models import MODELS, build_model
 from segdeploy.runtime.onnxruntime_backend import OnnxRuntimeBackend
 
-# (model, variant): the default variant of each model; FCN's is the guide's letterbox (the graph pads)
-CASES = [(name, spec.variants[0].name) for name, spec in MODELS.items()]
+# (model, variant): every model's default variant (FCN's is the guide's letterbox: the graph pads), and
+# mmseg's keep-ratio resize, whose file takes each image's own resized size (height and width dynamic)
+CASES = [(name, spec.variants[0].name) for name, spec in MODELS.items()] + [("fcn_r50_d8_voc", "mmseg-resize")]
 
 
 def _tiny(spec):
@@ -44,7 +45,10 @@ def test_folded_preprocessing_gives_the_float_paths_logits_bit_for_bit(name, var
     plan = plan_fold(spec, get_variant(spec, variant), preprocess=True, argmax=False)
     image, chw = _pixels_and_float_input(spec, variant, plan, np.random.default_rng(1))
     model = _tiny(spec)
-    plain = export_onnx(model, tmp_path / "plain.onnx", (1, *chw.shape))
+    # a network with dynamic height and width is compared with its plain export, dynamic alike
+    dims = ({2: torch.export.Dim("height", min=2, max=4096), 3: torch.export.Dim("width", min=2, max=4096)}
+            if plan.dynamic_hw and plan.pad_to is None else None)
+    plain = export_onnx(model, tmp_path / "plain.onnx", (1, *chw.shape), dynamic_dims=dims)
     folded = export_folded_network(fold_network(model, spec, plan), plan, tmp_path / "folded.onnx", image.shape[:2])
     engine = OnnxRuntimeBackend(folded)
     assert engine.io.pixels and not engine.io.class_map and engine.io.pad_to == plan.pad_to
