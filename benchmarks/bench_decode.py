@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import io
+import os
 import platform
 import statistics
 import tempfile
@@ -27,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pyspng
+from bench_engines import results_markdown
 from PIL import Image
 from rich.console import Console
 from rich.table import Table
@@ -34,7 +36,7 @@ from rich.table import Table
 from segdeploy.data.images import read_rgb
 from segdeploy.data.synthetic import generate_cityscapes_like
 from segdeploy.inference.workers import gil_free_share
-from segdeploy.reporting.atomic import write_json_atomic
+from segdeploy.reporting.atomic import write_json_atomic, write_text_atomic
 
 HERE = Path(__file__).resolve().parent
 
@@ -133,7 +135,7 @@ def run(runs: int) -> dict:
             r["fastest"] = r is best
     return {"machine": {"cpu": _cpu(), "python": platform.python_version(), "opencv": cv2.__version__,
                         "pillow": Image.__version__, "pyspng": getattr(pyspng, "__version__", "?")},
-            "runs": runs, "rows": rows}
+            "load": " ".join(f"{v:.2f}" for v in os.getloadavg()), "runs": runs, "rows": rows}
 
 
 def _cpu() -> str:
@@ -164,6 +166,7 @@ def main() -> None:
     result = run(args.runs)
     Console(width=160).print(table(result))
     write_json_atomic(HERE / "results" / "decode.json", result)
+    write_text_atomic(HERE / "RESULTS.md", results_markdown(HERE / "results"))  # its table is part of the e2e section
 
 
 if __name__ == "__main__":

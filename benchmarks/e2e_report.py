@@ -17,6 +17,7 @@ def e2e_markdown(folder: Path) -> list[str]:
     paths = sorted(folder.glob("e2e_*.json"))
     if not paths:
         return []
+    decode = folder / "decode.json"
     parts = ["## End to end: the real-data pipeline next to the engine alone", "",
              "Written by `benchmarks/bench_e2e.py`. e2e = read, decode, preprocess, infer, post-process "
              "(class map, confusion matrix) and write, overlapped; pure = the same engine in the same run on "
@@ -43,7 +44,25 @@ def e2e_markdown(folder: Path) -> list[str]:
                              f"{s['capacity_images_per_s']:.2f} |")
             parts.append(f"| all | | | {row['cpu_ms_per_image']:.1f} | {row['cpu_bound_images_per_s']:.2f} (bound) |")
         parts.append("")
+    if decode.is_file():
+        parts += decode_markdown(json.loads(decode.read_text()))
     return parts
+
+
+def decode_markdown(result: dict) -> list[str]:
+    """`bench_decode.py`'s table: what `segdeploy.data.decode` chose from."""
+    parts = ["### Decoders (`benchmarks/bench_decode.py`)", "",
+             f"{result['machine']['cpu']}; load {result.get('load', '?')}; median of {result['runs']} decodes; "
+             "GIL free = share of the decode "
+             "during which another Python thread could run.", "",
+             "| file | decoder | ms | x Pillow | same pixels | GIL free |", "|---|---|---:|---:|---|---:|"]
+    for r in result["rows"]:
+        if r["status"] != "ok":
+            parts.append(f"| {r['file']} | {r['decoder']} | {r['status']} | | | |")
+            continue
+        parts.append(f"| {r['file']} | {r['decoder']} | {r['ms']:.2f} | {r.get('vs_pillow', float('nan')):.2f} | "
+                     f"{'yes' if r['same_pixels_as_pillow'] else 'NO'} | {r['gil_free_share']:.0%} |")
+    return parts + [""]
 
 
 def _targets(targets: dict) -> str:
