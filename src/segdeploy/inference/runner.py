@@ -209,7 +209,8 @@ def _run_engine(spec: ModelSpec, backend: Backend, io: EngineIO, inputs: list[np
         if io.pad_to is None:  # a padding engine's network always sees its canvas
             check_input_size(spec, backend, io.input_hw(inputs[start]))
         began = time.perf_counter()
-        outputs.extend(io.per_sample(run_batch(backend, np.stack(inputs[start:stop]))))
+        batch_array = inputs[start][None] if stop - start == 1 else np.stack(inputs[start:stop])  # one: a view
+        outputs.extend(io.per_sample(run_batch(backend, batch_array)))
         compute_ms.append((time.perf_counter() - began) * 1000)
         start = stop
     return outputs
