@@ -82,7 +82,7 @@ def run_case(name: str, case: Case, args, console: Console) -> dict:
     spec = get_spec(case.model)
     images = args.images or case.images
     data = make_data(case.data, images, args.work_dir)
-    config = BenchConfig(engines=("onnxruntime",), batches=(1,), warmup=2, loop=args.loop or case.loop,
+    config = BenchConfig(engines=("onnxruntime",), batches=(1,), warmup=1, loop=args.loop or case.loop,
                          work_dir=args.work_dir, show_progress=False)
     console.rule(f"[bold]{name}: {spec.name} end to end on {images} {case.data} images")
     load_before = _load()
