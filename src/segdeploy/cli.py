@@ -231,7 +231,8 @@ def _args_infer(p: argparse.ArgumentParser) -> None:
     p.add_argument("--logits", action="store_true",
                    help="with --input: write float32 logits instead of int32 class maps (for variants that "
                         "post-process logits, e.g. mmseg-resize, windows)")
-    p.add_argument("--resume", type=existing_dir, help="an earlier run folder: finished images are skipped")
+    p.add_argument("--resume", type=existing_dir, help="an earlier run folder (OUTPUT/<run>): finished images are "
+                                                       "skipped; refused unless it was made with the same settings")
     p.add_argument("--evaluate", action="store_true",
                    help="with --data-root: score each prediction as it is written (end-to-end pipeline)")
     _pipeline_workers(p)

@@ -33,6 +33,7 @@ from segdeploy.evaluation.evaluate import evaluate_folder
 from segdeploy.evaluation.metrics import segmentation_metrics
 from segdeploy.export.fold import export_folded
 from segdeploy.export.onnx_export import MIN_ARGMAX_AGREEMENT, export_model
+from segdeploy.inference.identity import bin_inputs, dataset_inputs, infer_fingerprint
 from segdeploy.inference.inputs import items_from_bins, items_from_dataset
 from segdeploy.inference.runner import InferConfig, run_inference
 from segdeploy.inference.workers import WorkerPlan
@@ -49,6 +50,7 @@ from segdeploy.reporting.tables import (
     official_table,
 )
 from segdeploy.reporting.zoo import models_table, zoo_rows
+from segdeploy.runtime.device import require_device
 from segdeploy.runtime.engine import make_backend
 from segdeploy.runtime.engine_io import engine_io
 from segdeploy.training.run import TrainConfig
@@ -85,8 +87,9 @@ def inspect_checkpoint(args: argparse.Namespace) -> int:
 def preprocess(args: argparse.Namespace) -> int:
     result = preprocess_dataset(get_spec(args.model), args.data_root, args.split, args.out, args.info,
                                 variant=args.variant, skip_bad=args.skip_bad)
-    console.print(f"{result.written} images preprocessed ({result.already_done} already there) into {result.out_dir}; "
-                  f"info file {result.info_path}, geometry {result.index_path}")
+    removed = f", {result.removed} stale input files removed" if result.removed else ""
+    console.print(f"{result.written} images preprocessed ({result.already_done} unchanged and already there"
+                  f"{removed}) into {result.out_dir}; info file {result.info_path}, geometry {result.index_path}")
     _print_skipped(result.skipped, f"listed in {result.index_path}")
     return 0
 
@@ -135,15 +138,21 @@ def infer(args: argparse.Namespace) -> int:
     io = engine_io(backend)
     if args.data_root is not None:
         items = items_from_dataset(spec, args.data_root, args.split, variant.name, io)
+        inputs, run_variant = dataset_inputs(args.data_root, args.split), variant.name
     elif io.pixels:
         raise SegdeployError.at("--input", f"holds normalised float32 .bin files, but {args.onnx} takes uint8 "
                                            "pixels (exported with --fold-preprocess): pass --data-root")
     else:
-        items = items_from_bins(args.input, args.input_size, args.info, default_input_hw(spec, variant))
+        default_hw = default_input_hw(spec, variant)
+        items = items_from_bins(args.input, args.input_size, args.info, default_hw)
+        inputs, run_variant = bin_inputs(args.input, args.input_size, args.info, default_hw), None
     config = InferConfig(output=args.output, batch=args.batch, outfmt=args.outfmt, keep_logits=args.logits,
                          resume=args.resume, skip_bad=args.skip_bad)
+    fingerprint = infer_fingerprint(spec.name, backend.name, args.device, args.checkpoint, args.onnx, run_variant,
+                                    args.outfmt, args.logits, args.batch, inputs, items)
     confusion = ConfusionMatrix(spec.num_classes) if args.evaluate else None
-    result = run_inference(spec, backend, items, config, confusion=confusion, workers=_worker_plan(args.workers))
+    result = run_inference(spec, backend, items, config, fingerprint, confusion=confusion,
+                           workers=_worker_plan(args.workers))
     console.print(f"{backend.name}: {result.written} images predicted, {result.skipped_done} already done, "
                   f"{result.images_per_second:.2f} img/s -> {result.run_dir}")
     if result.pipeline is not None and result.written:
@@ -181,6 +190,7 @@ def bench(args: argparse.Namespace) -> int:
         if wanted and args.data_root is None:
             raise SegdeployError.at(flag, "needs --data-root ROOT (labelled images to run the engines on)")
     engines = tuple(args.engine or ["onnxruntime" if args.onnx is not None else "torch"])
+    require_device(args.device, list(engines))  # before the minutes of exporting and timing
     config = BenchConfig(engines=engines, batches=tuple(args.batch), warmup=args.warmup, loop=args.loop,
                          checkpoint=args.checkpoint, trust=args.trust_checkpoint, onnx=args.onnx, device=args.device,
                          work_dir=args.work_dir, calib_root=args.calib_root, calib_images=args.calib_images,

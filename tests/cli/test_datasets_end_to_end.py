@@ -354,8 +354,8 @@ def test_bad_inputs_are_one_line_errors_naming_the_file(bad_voc, voc_tree, tmp_p
     # with the image repaired, the label problems surface in evaluate
     shutil.copy(voc_tree[0] / "JPEGImages" / "2007_000033.jpg", bad_voc / "JPEGImages" / "2007_000033.jpg")
     assert run(capsys, "infer", "--model", FCN, "--onnx", onnx, "--data-root", bad_voc, "--output",
-               tmp_path / "p")[0] == 0
-    run_dir = only_run_dir(tmp_path / "p")
+               tmp_path / "p2")[0] == 0
+    run_dir = only_run_dir(tmp_path / "p2")
     line = one_line_error(capsys, "evaluate", "--model", FCN, "--pred", run_dir, "--data-root", bad_voc)
     assert "SegmentationClass/2007_000042.png" in line and "no label for 2007_000042.jpg" in line
     shutil.copy(bad_voc / "SegmentationClass" / "2007_000129.png", bad_voc / "SegmentationClass" / "2007_000042.png")

@@ -6,7 +6,6 @@ step cost: exported fp32 ONNX -> onnxslim-simplified -> static int8 QDQ (calibra
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from segdeploy.data.transforms import normalize, resize_image
 from segdeploy.export.onnx_export import export_onnx, simplify_onnx
 from segdeploy.export.quantize import quantize_int8
 from segdeploy.models.spec import ModelSpec
+from segdeploy.reporting.fingerprint import file_sha256
 
 
 @dataclass(frozen=True)
@@ -34,20 +34,12 @@ class EngineFiles:
 def weights_tag(spec: ModelSpec, checkpoint: Path | None, onnx: Path | None, hw: tuple[int, int]) -> str:
     """A file-name stem naming what the files were made from, so a changed checkpoint is never reused."""
     if onnx is not None:
-        source = f"{Path(onnx).stem}-{_short_hash(Path(onnx))}"
+        source = f"{Path(onnx).stem}-{file_sha256(onnx)[:10]}"
     elif checkpoint is not None:
-        source = f"{Path(checkpoint).stem}-{_short_hash(Path(checkpoint))}"
+        source = f"{Path(checkpoint).stem}-{file_sha256(checkpoint)[:10]}"
     else:
         source = "seed0"  # random weights drawn under a fixed seed: the same on every run
     return f"{spec.name}_{hw[0]}x{hw[1]}_{source}"
-
-
-def _short_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:10]
 
 
 def prepare_files(model: Callable[[], nn.Module], hw: tuple[int, int], work_dir: Path, tag: str,

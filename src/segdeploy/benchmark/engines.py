@@ -11,7 +11,9 @@ from torch import nn
 
 from segdeploy.benchmark.artifacts import EngineFiles
 from segdeploy.benchmark.catalog import ENGINES
+from segdeploy.reporting.fingerprint import file_sha256
 from segdeploy.runtime.backend import Backend
+from segdeploy.runtime.device import is_cuda, onnxruntime_providers
 from segdeploy.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from segdeploy.runtime.openvino_backend import OpenVinoBackend, openvino_available
 from segdeploy.runtime.torch_backend import TorchBackend, TorchOptions, tune_torch
@@ -49,11 +51,12 @@ def build_engine(name: str, model: Callable[[], nn.Module], files: EngineFiles, 
         if not openvino_available():
             raise EngineUnavailable("not installed (pip install openvino)")
         return BuiltEngine(OpenVinoBackend(path, precision="f32", name=name), path.name)
-    cuda = device.startswith("cuda")
-    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else None
+    cuda = is_cuda(device)
+    providers = onnxruntime_providers(device)
     cache = None  # the optimised graph is CPU-specific (NCHWc layouts): cached for the CPU provider only
     if files.ort_cache is not None and not cuda:
-        cache = files.ort_cache / f"{path.stem}.ort{onnxruntime.__version__}.onnx"
+        # Named by content: a given --onnx of the same name but another network must not reuse the graph.
+        cache = files.ort_cache / f"{path.stem}-{file_sha256(path)[:10]}.ort{onnxruntime.__version__}.onnx"
         cache.parent.mkdir(parents=True, exist_ok=True)
     return BuiltEngine(OnnxRuntimeBackend(path, providers=providers, optimized_cache=cache, name=name), path.name)
 

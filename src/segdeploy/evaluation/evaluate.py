@@ -16,7 +16,7 @@ import numpy as np
 
 from segdeploy.data.binio import find_predictions, read_output
 from segdeploy.data.cityscapes import Sample
-from segdeploy.data.datasets import list_samples, read_label
+from segdeploy.data.datasets import list_samples, read_label_of_size
 from segdeploy.data.images import image_size
 from segdeploy.data.variants import Geometry, geometry_for, get_variant, input_stems, to_class_map
 from segdeploy.errors import SegdeployError
@@ -101,11 +101,8 @@ def _accumulate(spec: ModelSpec, variant: Variant, samples: list[Sample], predic
 def _score_one(spec: ModelSpec, variant: Variant, sample: Sample, predictions: dict[str, Path],
                pred_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """(prediction, label) of one sample, both (H, W) at label resolution."""
-    label = read_label(spec.dataset, sample)
     image_hw = image_size(sample.image_path)
-    if label.shape != image_hw:
-        raise SegdeployError.at(sample.label_path, f"label is {label.shape[0]}x{label.shape[1]} but its image "
-                                                   f"{sample.image_path.name} is {image_hw[0]}x{image_hw[1]}")
+    label = read_label_of_size(spec.dataset, sample, image_hw)
     geometry = geometry_for(spec, variant, image_hw)
     outputs, where = _read_outputs(spec, geometry, sample.stem, predictions, pred_dir)
     return to_class_map(spec, geometry, outputs, where), label

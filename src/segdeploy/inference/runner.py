@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,11 +24,13 @@ from segdeploy.data.binio import output_name, write_prediction
 from segdeploy.data.variants import to_class_map
 from segdeploy.errors import SegdeployError
 from segdeploy.evaluation.confusion import ConfusionMatrix
+from segdeploy.inference.identity import InferFingerprint
 from segdeploy.inference.inputs import InputItem, Prepared
 from segdeploy.inference.pipeline import PipelineResult, Stages, run_pipeline
 from segdeploy.inference.predict import check_input_size
 from segdeploy.inference.workers import WorkerPlan
 from segdeploy.models.spec import ModelSpec
+from segdeploy.reporting import fingerprint as run_record
 from segdeploy.reporting.atomic import write_json_atomic
 from segdeploy.reporting.progress import progress_bar
 from segdeploy.runtime.backend import Backend, run_batch
@@ -42,8 +45,8 @@ class InferConfig:
     batch: int = 1  # network inputs per engine call (windows, for a windows variant)
     outfmt: str = "bin"
     keep_logits: bool = False  # raw outputs of .bin inputs: float32 (C, H, W) logits, not class maps
-    resume: Path | None = None  # an earlier run folder: finished images are skipped
-    run_name: str | None = None  # ais_bench's --output_dirname; default a timestamp
+    resume: Path | None = None  # an earlier run folder made with the same fingerprint: finished images are skipped
+    run_name: str | None = None  # ais_bench's --output_dirname; default a timestamp plus a unique suffix
     skip_bad: bool = False  # record an unreadable input in the summary and go on
 
 
@@ -71,9 +74,13 @@ class _Bad:
 
 
 def run_inference(spec: ModelSpec, backend: Backend, items: list[InputItem], config: InferConfig,
-                  show_progress: bool = True, confusion: ConfusionMatrix | None = None,
-                  workers: WorkerPlan | None = None) -> InferResult:
+                  fingerprint: InferFingerprint | None = None, show_progress: bool = True,
+                  confusion: ConfusionMatrix | None = None, workers: WorkerPlan | None = None) -> InferResult:
     """Predict every item and write `<run>/<stem>_0.<fmt>` atomically, then `<run>_summary.json`.
+
+    A new run folder records `fingerprint` (what determines its outputs) before any prediction;
+    `config.resume` continues a folder only when its recorded fingerprint is the same. Without a
+    fingerprint (a throw-away run, e.g. bench --e2e) nothing is recorded and the run cannot be resumed.
 
     Reading and preprocessing run ahead in workers (`workers` None: planned by the pipeline from
     the first batch) and post-processing and writing run behind the engine
@@ -84,7 +91,8 @@ def run_inference(spec: ModelSpec, backend: Backend, items: list[InputItem], con
     Dataset items must be made for the engine's input (`items_from_dataset(..., io=engine_io(backend))`).
     """
     _check_config(config, engine_io(backend))
-    run_dir = _run_folder(config)
+    _check_unique_stems(items)
+    run_dir = _run_folder(config, fingerprint)
     result = InferResult(run_dir)
     todo: list[InputItem] = []
     for chunk in (items[i:i + config.batch] for i in range(0, len(items), config.batch)):
@@ -138,7 +146,8 @@ class _Prepare:
         def prepare() -> Prepared:
             prepared = item.prepare(raw)
             if self.with_label and item.label is not None and prepared.geometry is not None:
-                return dataclasses.replace(prepared, label=item.label())
+                # a label of another size is an error naming it (with --skip-bad: the image is skipped)
+                return dataclasses.replace(prepared, label=item.label(prepared.geometry.image_hw))
             return prepared
 
         return _guarded(self.skip_bad, prepare)
@@ -210,25 +219,97 @@ def _run_engine(spec: ModelSpec, backend: Backend, io: EngineIO, inputs: list[np
             check_input_size(spec, backend, io.input_hw(inputs[start]))
         began = time.perf_counter()
         batch_array = inputs[start][None] if stop - start == 1 else np.stack(inputs[start:stop])  # one: a view
-        outputs.extend(io.per_sample(run_batch(backend, batch_array)))
+        raw = run_batch(backend, batch_array)
+        hw = io.input_hw(inputs[start]) if io.pad_to is None else (io.pad_to, io.pad_to)
+        _check_outputs(spec, backend, raw, (stop - start, 1 if io.class_map else spec.num_classes, *hw))
+        outputs.extend(io.per_sample(raw))
         compute_ms.append((time.perf_counter() - began) * 1000)
         start = stop
     return outputs
+
+
+def _check_outputs(spec: ModelSpec, backend: Backend, outputs: np.ndarray, expected: tuple[int, ...]) -> None:
+    """An engine whose outputs are not this model's logits (another model's file), or class maps of its
+    input's size, stops before any is written."""
+    if tuple(outputs.shape) != expected:
+        kind = "class maps" if expected[1] == 1 else f"logits of {spec.name}"
+        raise SegdeployError.at(f"{backend.name} engine", f"returned outputs of shape {tuple(outputs.shape)}, expected "
+                                f"{expected} {kind}; is it running another model's file?")
 
 
 def _output_name(stem: str, fmt: str) -> str:
     return output_name(stem, 0, fmt)
 
 
-def _run_folder(config: InferConfig) -> Path:
+def _check_unique_stems(items: list[InputItem]) -> None:
+    """Two inputs with one output name would overwrite each other's prediction: refuse, naming both.
+
+    Outputs keep ais_bench's names (the input's name cut at its first dot, `<stem>_0.<fmt>`) because
+    `evaluate` matches those stems to the dataset's images; so `x.a.bin` and `x.b.bin` cannot both be run.
+    """
+    first: dict[str, InputItem] = {}
+    for item in items:
+        if item.stem in first:
+            other = first[item.stem]
+            raise SegdeployError.at(item.source or item.stem, f"has the same output name "
+                                    f"{_output_name(item.stem, '*')} as {other.source or other.stem}: outputs are "
+                                    "named after the input cut at its first dot (as ais_bench does); rename one")
+        first[item.stem] = item
+
+
+def _run_folder(config: InferConfig, fingerprint: InferFingerprint | None) -> Path:
     if config.resume is not None:
-        if not config.resume.is_dir():
-            raise SegdeployError.at(config.resume, "--resume: no such run folder")
+        if fingerprint is None:
+            raise ValueError("resuming needs the fingerprint of the run to continue")
+        _check_resumable(config.resume, fingerprint)
         return config.resume
-    name = config.run_name or time.strftime("%Y_%m_%d-%H_%M_%S")
-    run_dir = config.output / name
-    run_dir.mkdir(parents=True, exist_ok=True)
+    config.output.mkdir(parents=True, exist_ok=True)
+    run_dir = _new_run_dir(config.output, config.run_name)
+    if fingerprint is not None:
+        try:
+            run_record.save(run_dir, fingerprint)
+        except OSError:
+            run_dir.rmdir()  # still empty: leave no unrecorded run folder behind (a full disk, say)
+            raise
     return run_dir
+
+
+def _check_resumable(run_dir: Path, fingerprint: InferFingerprint) -> None:
+    if not run_dir.is_dir():
+        raise SegdeployError.at(run_dir, "--resume: no such run folder")
+    if not run_record.has_record(run_dir):
+        runs = sorted(p.name for p in run_dir.iterdir() if p.is_dir() and run_record.has_record(p))
+        if runs:
+            raise SegdeployError.at(run_dir, f"--resume takes one run folder, and this is the parent of "
+                                             f"{len(runs)}: pass one of them, e.g. {run_dir / runs[-1]}")
+    run_record.require_same(run_dir, fingerprint, advice="resume it with the same ones, or start a new run "
+                                                        "without --resume")
+    if not fingerprint.reproducible:
+        raise SegdeployError.at("--resume", "a run on random weights (no --checkpoint) cannot be resumed: a new "
+                                            "random network would predict the remaining images; start a new run")
+
+
+def _new_run_dir(parent: Path, name: str | None) -> Path:
+    """A fresh run folder, created by a mkdir that fails if it exists: two runs never share one.
+
+    The default name is the timestamp ais_bench uses plus a random suffix, so runs started in the
+    same second (in parallel, or one after the other) get folders of their own.
+    """
+    if name is not None:
+        try:
+            (parent / name).mkdir()
+        except FileExistsError:
+            raise SegdeployError.at(parent / name, "already exists: pass it to --resume, or choose another "
+                                                   "name") from None
+        return parent / name
+    stamp = time.strftime("%Y_%m_%d-%H_%M_%S")
+    while True:
+        run_dir = parent / f"{stamp}-{secrets.token_hex(3)}"
+        try:
+            run_dir.mkdir()
+            return run_dir
+        except FileExistsError:  # 1 in 16 million, and only within one second: draw again
+            continue
 
 
 def _stats(values: list[float]) -> dict[str, float]:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from segdeploy.runtime.device import require_torch_device
 from segdeploy.runtime.engine_io import FLOAT_LOGITS, EngineIO
 
 # A tuned variant must predict the same class as fp32 eager on this share of pixels of the tuning
@@ -40,6 +41,7 @@ class TorchBackend:
 
     def __init__(self, model: nn.Module, device: str = "cpu", options: TorchOptions | None = None,
                  name: str | None = None) -> None:
+        require_torch_device(device)
         self.options = options or TorchOptions()
         self.device = torch.device(device)
         self.memory_format = torch.channels_last if self.options.channels_last else torch.contiguous_format
