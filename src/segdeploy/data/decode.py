@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 import pyspng
 
+from segdeploy.data.files import read_bytes
 from segdeploy.data.images import read_label, read_rgb
-from segdeploy.errors import SegdeployError
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_GREY, _PNG_RGB = 0, 2  # IHDR colour types
@@ -49,12 +49,7 @@ def load_label(path: str | Path) -> np.ndarray:
     """A class-index PNG -> (H, W) uint8, as `images.read_label` reads it: 8-bit grey PNGs (Cityscapes'
     trainIds) through libspng, the rest (VOC's palette PNGs) through Pillow."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise SegdeployError.at(path, "no such file") from None
-    except OSError as err:
-        raise SegdeployError.at(path, f"cannot read ({err.strerror or err})") from None
+    data = read_bytes(path)
     if _png_kind(data) == (8, _PNG_GREY):
         try:
             return pyspng.load(data, format="L")

@@ -17,6 +17,7 @@ from segdeploy.data.binio import list_input_bins, read_info, read_input_bin
 from segdeploy.data.cityscapes import Sample
 from segdeploy.data.datasets import list_samples, read_label_of_size
 from segdeploy.data.decode import decode_rgb
+from segdeploy.data.files import read_bytes
 from segdeploy.data.variants import Geometry, get_variant, make_inputs
 from segdeploy.errors import SegdeployError
 from segdeploy.models.spec import ModelSpec, Variant
@@ -65,7 +66,7 @@ def items_from_dataset(spec: ModelSpec, root: Path, split: str, variant: str | N
 
     def item(sample: Sample) -> InputItem:
         label = None if sample.label_path is None else partial(read_label_of_size, spec.dataset, sample)
-        return InputItem(sample.stem, sample.image_path, read=partial(_read_bytes, sample.image_path),
+        return InputItem(sample.stem, sample.image_path, read=partial(read_bytes, sample.image_path),
                          prepare=partial(_prepare_image, spec, chosen, io.pixels, sample.image_path), label=label)
 
     return [item(s) for s in list_samples(spec.dataset, root, split, require_labels=False)]
@@ -86,13 +87,6 @@ def check_engine_fits(spec: ModelSpec, variant: Variant, io: EngineIO) -> None:
 
 def _prepare_image(spec: ModelSpec, variant: Variant, pixels: bool, path: Path, data: bytes) -> Prepared:
     return Prepared(*make_inputs(spec, variant, decode_rgb(path, data), pixels))
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as err:
-        raise SegdeployError.at(path, f"cannot read ({err.strerror or err})") from None
 
 
 def items_from_bins(folder: Path, input_hw: tuple[int, int] | None = None, info: Path | None = None,
