@@ -96,6 +96,14 @@ def auto_or(parse: Callable[[str], object]) -> Callable[[str], object]:
 
     parse_or_auto.__name__ = getattr(parse, "__name__", "value")
     return parse_or_auto
+def workers_arg(text: str) -> tuple[str, int] | None:
+    """`auto` -> None (the pipeline plans), `threads:N` / `processes:N` -> (kind, N) with N positive."""
+    if text == "auto":
+        return None
+    kind, _, count = text.partition(":")
+    if kind in ("threads", "processes") and count.isdigit() and int(count) > 0:
+        return kind, int(count)
+    raise argparse.ArgumentTypeError(f"expected auto, threads:N or processes:N (N at least 1), got {text!r}")
 
 
 def device_arg(text: str) -> str:

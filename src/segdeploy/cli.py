@@ -23,6 +23,7 @@ from segdeploy.argtypes import (
     positive_float,
     positive_int,
     size_arg,
+    workers_arg,
 )
 from segdeploy.benchmark.catalog import ENGINES, INFER_ENGINES
 from segdeploy.errors import EXIT_USER_ERROR, run_and_report
@@ -233,6 +234,15 @@ def _args_export(p: argparse.ArgumentParser) -> None:
     group.add_argument("--dynamic-batch", action="store_true", help="batch axis dynamic")
     p.add_argument("--input-size", type=size_arg, help="HxW (default: the model's, one window for sliding models)")
     p.add_argument("--simplify", action="store_true", help="run onnxslim on the exported graph")
+    _fold_args(p)
+    _variant(p)
+
+
+def _fold_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fold-preprocess", action="store_true",
+                   help="the file takes uint8 NHWC RGB pixels and normalises them itself (letterbox: pads too)")
+    p.add_argument("--fold-argmax", action="store_true",
+                   help="the file returns the int32 class map (whole and letterbox variants: the others need logits)")
 
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
@@ -285,6 +295,7 @@ def _args_infer(p: argparse.ArgumentParser) -> None:
                    help="with --data-root: write each prediction's palette blended over its image here "
                         "(<stem>.png, as mmseg's test tool)")
     p.add_argument("--opacity", type=fraction, help="--show-dir: weight of the palette colours, 0..1 (default 0.5)")
+    _pipeline_workers(p)
     _skip_bad(p)
     _dist_timeout(p)
 
@@ -333,8 +344,16 @@ def _args_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--e2e", action="store_true",
                    help="end to end on --data-root: read, decode, infer, post-process and score overlapped, "
                         "per-stage throughput, next to the same engine's pure inference")
-    p.add_argument("--workers", type=positive_int, default=2, help="--e2e: threads reading and preprocessing ahead")
     _dist_timeout(p)
+    _pipeline_workers(p)
+    _fold_args(p)
+    _variant(p)
+
+
+def _pipeline_workers(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=workers_arg, default=None, metavar="auto|threads:N|processes:N",
+                   help="who reads and decodes ahead of the engine (default auto: sized from the first batch's "
+                        "measured costs, processes where decoding holds the GIL; the run says why)")
 
 
 def engine_list(text: str) -> list[str]:

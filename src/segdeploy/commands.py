@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 from dataclasses import asdict
@@ -35,11 +36,13 @@ from segdeploy.errors import GateFailed, SegdeployError
 from segdeploy.evaluation.confusion import ConfusionMatrix
 from segdeploy.evaluation.evaluate import evaluate_folder, save_confusion
 from segdeploy.evaluation.metrics import segmentation_metrics
+from segdeploy.export.fold import export_folded
 from segdeploy.export.onnx_export import MIN_ARGMAX_AGREEMENT, export_model
 from segdeploy.inference.identity import bin_inputs, dataset_inputs, infer_fingerprint
 from segdeploy.inference.inputs import items_from_bins, items_from_dataset
 from segdeploy.inference.runner import InferConfig, run_inference
 from segdeploy.inference.show import DEFAULT_OPACITY, write_overlays
+from segdeploy.inference.workers import WorkerPlan
 from segdeploy.models import MODELS, get_spec
 from segdeploy.reporting.atomic import write_json_atomic
 from segdeploy.reporting.report import metrics_json, nan_to_null
@@ -47,6 +50,7 @@ from segdeploy.reporting.tables import (
     accuracy_ladder_table,
     class_delta_table,
     e2e_ranks_table,
+    e2e_stage_table,
     e2e_table,
     engines_table,
     metrics_table,
@@ -56,6 +60,7 @@ from segdeploy.reporting.tables import (
 from segdeploy.reporting.zoo import models_table, zoo_rows
 from segdeploy.runtime.device import require_device
 from segdeploy.runtime.engine import make_backend
+from segdeploy.runtime.engine_io import engine_io
 from segdeploy.training.run import TrainConfig
 from segdeploy.training.train import train as train_model
 
@@ -122,12 +127,23 @@ def _print_skipped(skipped: list[dict[str, str]], where: str) -> None:
 
 
 def export(args: argparse.Namespace) -> int:
-    path, parity = export_model(get_spec(args.model), args.out, args.checkpoint, args.trust_checkpoint,
-                                batch=args.batch, dynamic_batch=args.dynamic_batch, input_hw=args.input_size,
-                                simplify=args.simplify)
-    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); onnx.checker: ok")
+    if args.variant is not None and not (args.fold_preprocess or args.fold_argmax):
+        raise SegdeployError.at("--variant", "only shapes a folded file: add --fold-preprocess and/or --fold-argmax")
+    if args.fold_preprocess or args.fold_argmax:
+        path, parity, plan = export_folded(get_spec(args.model), args.out, args.variant, args.fold_preprocess,
+                                           args.fold_argmax, args.checkpoint, args.trust_checkpoint, batch=args.batch,
+                                           dynamic_batch=args.dynamic_batch, input_hw=args.input_size,
+                                           simplify=args.simplify)
+        folded = f"; variant {plan.variant}: {plan.io.describe()}"
+    else:
+        path, parity = export_model(get_spec(args.model), args.out, args.checkpoint, args.trust_checkpoint,
+                                    batch=args.batch, dynamic_batch=args.dynamic_batch, input_hw=args.input_size,
+                                    simplify=args.simplify)
+        folded = ""
+    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); onnx.checker: ok{folded}")
+    delta = "class maps" if math.isnan(parity.max_abs_diff) else f"max |Δlogit| {parity.max_abs_diff:.3g},"
     console.print(f"ONNX Runtime vs PyTorch on {'x'.join(map(str, parity.input_shape))} random input: "
-                  f"max |Δlogit| {parity.max_abs_diff:.3g}, argmax agreement {parity.argmax_agreement:.4%}")
+                  f"{delta} argmax agreement {parity.argmax_agreement:.4%}")
     if not parity.passed:
         raise GateFailed.at(path, f"argmax agreement {parity.argmax_agreement:.4%} is below "
                                       f"{MIN_ARGMAX_AGREEMENT:.1%}")
@@ -143,27 +159,22 @@ def infer(args: argparse.Namespace) -> int:
     if args.opacity is not None and args.show_dir is None:
         raise SegdeployError.at("--opacity", "only applies to --show-dir DIR")
     variant = get_variant(spec, args.variant)
-    if args.data_root is not None:
-        if args.logits:
-            raise SegdeployError.at("--logits", "needs --input: with --data-root the variant's post-process "
-                                                "runs here and writes class maps at label resolution")
-        items = items_from_dataset(spec, args.data_root, args.split, variant.name)
-        inputs, run_variant = dataset_inputs(args.data_root, args.split), variant.name
-    else:
-        default_hw = default_input_hw(spec, variant)
-        items = items_from_bins(args.input, args.input_size, args.info, default_hw)
-        inputs, run_variant = bin_inputs(args.input, args.input_size, args.info, default_hw), None
+    if args.data_root is not None and args.logits:
+        raise SegdeployError.at("--logits", "needs --input: with --data-root the variant's post-process "
+                                            "runs here and writes class maps at label resolution")
     with process_group(args.device, timedelta(minutes=args.dist_timeout)) as info:  # 1 process without torchrun
         backend = make_backend(spec, args.engine, args.onnx, args.checkpoint, args.trust_checkpoint, str(info.device),
                                threads=args.threads or None, trt_calibration=args.trt_calibration,
                                trt_cache=args.output / "tensorrt_engines")
+        items, inputs, run_variant = _infer_items(args, spec, variant, engine_io(backend))
         config = InferConfig(output=args.output, batch=args.batch, outfmt=args.outfmt, keep_logits=args.logits,
                              resume=args.resume, skip_bad=args.skip_bad)
         # --device as given, not this rank's cuda:N: a run resumes with any number of processes
         fingerprint = infer_fingerprint(spec.name, backend.name, args.device, args.checkpoint, args.onnx, run_variant,
                                         args.outfmt, args.logits, args.batch, inputs, items)
         confusion = ConfusionMatrix(spec.num_classes) if args.evaluate else None
-        result = run_inference(spec, backend, items, config, fingerprint, confusion=confusion, info=info)
+        result = run_inference(spec, backend, items, config, fingerprint, confusion=confusion,
+                               workers=_worker_plan(args.workers), info=info)
     if info.is_main:  # under torchrun every process returns here with the totals
         _report_inference(spec, variant.name, backend.name, items, result, confusion)
         if args.show_dir is not None:  # rank 0 draws every image's overlay from the files
@@ -171,6 +182,19 @@ def infer(args: argparse.Namespace) -> int:
             written = write_overlays(spec, items, result.run_dir, result.outputs, args.show_dir, opacity)
             console.print(f"{written} overlays (opacity {opacity:g}) written to {args.show_dir}")
     return 0
+
+
+def _infer_items(args: argparse.Namespace, spec, variant, io) -> tuple[list, str, str | None]:
+    """The items to predict, where they come from (for the fingerprint), and the variant run in-process."""
+    if args.data_root is not None:
+        items = items_from_dataset(spec, args.data_root, args.split, variant.name, io)
+        return items, dataset_inputs(args.data_root, args.split), variant.name
+    if io.pixels:
+        raise SegdeployError.at("--input", f"holds normalised float32 .bin files, but {args.onnx} takes uint8 "
+                                           "pixels (exported with --fold-preprocess): pass --data-root")
+    default_hw = default_input_hw(spec, variant)
+    items = items_from_bins(args.input, args.input_size, args.info, default_hw)
+    return items, bin_inputs(args.input, args.input_size, args.info, default_hw), None
 
 
 def _report_inference(spec, variant: str, engine: str, items, result, confusion: ConfusionMatrix | None) -> None:
@@ -237,6 +261,10 @@ def bench(args: argparse.Namespace) -> int:
         return _bench_e2e(spec, config, args)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise SegdeployError.at("torchrun", "bench times one process; several share a dataset with --e2e")
+    for flag, given in (("--fold-preprocess", args.fold_preprocess), ("--fold-argmax", args.fold_argmax),
+                        ("--variant", args.variant is not None), ("--workers", args.workers is not None)):
+        if given:
+            raise SegdeployError.at(flag, "applies to --e2e runs only")
     report = run_bench(spec, config, log=console.print)
     hw = report.input_hw
     console.print(engines_table(report, title=f"{spec.name} @ {hw[0]}x{hw[1]} ({report.gflops_per_sample:.1f} "
@@ -265,21 +293,27 @@ def bench(args: argparse.Namespace) -> int:
 def _bench_e2e(spec, config, args: argparse.Namespace) -> int:
     with process_group(args.device, timedelta(minutes=args.dist_timeout)) as info:  # 1 process without torchrun
         config = dataclasses.replace(config, device=str(info.device), show_progress=info.is_main)
-        rows = run_e2e(spec, config, args.data_root, workers=args.workers,
-                       log=console.print if info.is_main else lambda _: None, info=info)
+        rows = run_e2e(spec, config, args.data_root, args.variant, args.fold_preprocess, args.fold_argmax,
+                       workers=_worker_plan(args.workers), log=console.print if info.is_main else lambda _: None,
+                       info=info)
     if not info.is_main:
         return 0
     for row in rows:
-        console.print(f"{row.engine}, batch {row.batch}:", highlight=False)
+        console.print(f"{row.engine}, batch {row.batch} ({row.engine_io}):", highlight=False)
         console.print("\n".join("  " + line for line in row.pipeline.lines()), markup=False, highlight=False)
+        console.print(e2e_stage_table(row.pipeline, title=f"{row.engine}, batch {row.batch}: stages"))
     console.print(e2e_table(rows, title=f"{spec.name}: end to end vs pure inference, {config.input_hw[0]}x"
-                                        f"{config.input_hw[1]}, {args.data_root}"))
+                                        f"{config.input_hw[1]} images, {args.data_root}"))
     if info.world_size > 1:
         console.print(e2e_ranks_table(rows, title=f"{info.world_size} processes: images/s of each and of all"))
     if args.json:
         write_json_atomic(args.json, {"model": spec.name, "world_size": info.world_size,
                                       "e2e": [row.to_json() for row in rows]})
     return 0
+
+
+def _worker_plan(workers: tuple[str, int] | None) -> WorkerPlan | None:
+    return None if workers is None else WorkerPlan(workers[0], workers[1], "--workers")
 
 
 def train(args: argparse.Namespace) -> int:

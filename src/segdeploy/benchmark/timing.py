@@ -9,6 +9,7 @@ import numpy as np
 
 from segdeploy.reporting.progress import progress_bar
 from segdeploy.runtime.backend import Backend
+from segdeploy.runtime.engine_io import engine_io
 
 THROUGHPUT_DEFINITION = ("throughput = samples per second of wall time over the timed loop, each batch of N counting "
                          "N samples; compute only (inputs already in memory, no decode, no post-processing)")
@@ -41,7 +42,7 @@ def time_batches(backend: Backend, input_hw: tuple[int, int], batches: list[int]
             results.append(BatchTiming(backend.name, batch, "skipped",
                                        f"engine compiled for batch {backend.fixed_batch} only"))
             continue
-        x = rng.standard_normal((batch, 3, *input_hw), dtype=np.float32)
+        x = engine_io(backend).random_batch(batch, input_hw, rng)  # what this engine takes
         try:
             results.append(_time_one(backend, x, warmup, loop, show_progress))
         except Exception as err:  # out of memory is a MemoryError, RuntimeError or an engine's own type

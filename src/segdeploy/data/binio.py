@@ -226,7 +226,7 @@ def read_prediction(path: str | Path, shape: tuple[int, int], num_classes: int |
 def write_prediction(path: str | Path, array: np.ndarray, fmt: str = "bin") -> Path:
     """Write an output array as ais_bench would (`bin`: raw C-order bytes, `npy`), or as a label PNG."""
     if fmt == "bin":
-        return write_bytes_atomic(path, np.ascontiguousarray(array).tobytes())
+        return write_atomic(path, lambda f: f.write(np.ascontiguousarray(array).data))  # no bytes copy
     if fmt == "npy":
         return write_atomic(path, lambda f: np.save(f, np.ascontiguousarray(array)))
     if fmt == "png":

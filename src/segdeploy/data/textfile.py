@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from segdeploy.data.files import read_bytes
 from segdeploy.errors import SegdeployError
 
 
 def read_text_file(path: Path) -> str:
     """The file's text; binary data (a `.bin` renamed, a damaged copy) is an error, not a UnicodeDecodeError."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise SegdeployError.at(path, "no such file") from None
-    except OSError as err:
-        raise SegdeployError.at(path, f"cannot read ({err.strerror or err})") from None
+    data = read_bytes(path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:

@@ -41,18 +41,20 @@ class ParityReport:
 
 
 def export_onnx(model: nn.Module, out: str | Path, input_shape: tuple[int, int, int, int],
-                dynamic_batch: bool = False, simplify: bool = False, opset: int = OPSET) -> Path:
+                dynamic_batch: bool = False, simplify: bool = False, opset: int = OPSET,
+                example: torch.Tensor | None = None, dynamic_dims: dict | None = None) -> Path:
     """Write `model` (eval mode) as ONNX with input `input` and output `output`, then onnx.checker it.
 
     Uses the dynamo exporter: unlike the TorchScript one it exports adaptive average pooling exactly
-    at the fixed spatial size. Only the batch axis can be dynamic.
+    at the fixed spatial size. The batch axis can be dynamic; `dynamic_dims` ({axis: torch.export.Dim})
+    makes other axes dynamic. `example`: the traced input (default: random float32 of `input_shape`).
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
-    example = torch.randn(*input_shape)
-    dynamic_shapes = ({_forward_arg_name(model): {0: torch.export.Dim("batch", min=1, max=1024)}}
-                      if dynamic_batch else None)
+    example = torch.randn(*input_shape) if example is None else example
+    dims = ({0: torch.export.Dim("batch", min=1, max=1024)} if dynamic_batch else {}) | (dynamic_dims or {})
+    dynamic_shapes = {_forward_arg_name(model): dims} if dims else None
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.stem}.")) / out.name
     try:
         with _quiet_exporter():

@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -33,14 +34,16 @@ from segdeploy.inference.distributed import (
     score_finished,
 )
 from segdeploy.inference.identity import InferFingerprint
-from segdeploy.inference.inputs import InputItem
+from segdeploy.inference.inputs import InputItem, Prepared
 from segdeploy.inference.pipeline import PipelineResult, Stages, run_pipeline
 from segdeploy.inference.predict import check_input_size
+from segdeploy.inference.workers import WorkerPlan
 from segdeploy.models.spec import ModelSpec
 from segdeploy.reporting import fingerprint as run_record
 from segdeploy.reporting.atomic import write_json_atomic
 from segdeploy.reporting.progress import progress_bar
 from segdeploy.runtime.backend import Backend, run_batch
+from segdeploy.runtime.engine_io import EngineIO, engine_io
 
 OUTFMTS = ("bin", "npy", "png")
 
@@ -82,7 +85,7 @@ class _Bad:
 
 def run_inference(spec: ModelSpec, backend: Backend, items: list[InputItem], config: InferConfig,
                   fingerprint: InferFingerprint | None = None, show_progress: bool = True,
-                  confusion: ConfusionMatrix | None = None, workers: int = 2,
+                  confusion: ConfusionMatrix | None = None, workers: WorkerPlan | None = None,
                   info: DistInfo | None = None) -> InferResult:
     """Predict every item and write `<run>/<stem>_0.<fmt>` atomically, then `<run>_summary.json`.
 
@@ -90,7 +93,8 @@ def run_inference(spec: ModelSpec, backend: Backend, items: list[InputItem], con
     `config.resume` continues a folder only when its recorded fingerprint is the same. Without a
     fingerprint (a throw-away run, e.g. bench --e2e) nothing is recorded and the run cannot be resumed.
 
-    Reading and preprocessing run ahead in `workers` threads and writing runs behind the engine
+    Reading and preprocessing run ahead in workers (`workers` None: planned by the pipeline from
+    the first batch) and post-processing and writing run behind the engine
     (`segdeploy.inference.pipeline`). Batches are always the same consecutive chunks of `items`,
     and a chunk is skipped on resume only when every one of its images is finished, so a resumed
     run computes every output with the same batch composition as an uninterrupted one: the files
@@ -98,8 +102,9 @@ def run_inference(spec: ModelSpec, backend: Backend, items: list[InputItem], con
     and finished ones from their files. Under torchrun (`info`), every process computes its share
     of the chunks into the one run folder (`segdeploy.inference.distributed`), the confusion matrix
     is summed over processes, and every process returns the totals; rank 0 writes the summary.
+    Dataset items must be made for the engine's input (`items_from_dataset(..., io=engine_io(backend))`).
     """
-    _check_config(config)
+    _check_config(config, engine_io(backend))
     _check_unique_stems(items)
     info = info or DistInfo()
     run_dir = from_main(lambda: _run_folder(config, fingerprint), info)  # one folder, one fingerprint record
@@ -144,76 +149,103 @@ def _totals(mine: InferResult, items: list[InputItem], info: DistInfo) -> InferR
         ranks=[RankReport(rank, r.written, r.skipped_done, r.seconds) for rank, r in enumerate(results)])
 
 
-def _check_config(config: InferConfig) -> None:
+def _check_config(config: InferConfig, io: EngineIO) -> None:
     if config.outfmt not in OUTFMTS:
         raise SegdeployError.at("--outfmt", f"must be one of {', '.join(OUTFMTS)}, got {config.outfmt!r}")
     if config.batch < 1:
         raise SegdeployError.at("--batch", f"must be at least 1, got {config.batch}")
     if config.keep_logits and config.outfmt == "png":
         raise SegdeployError.at("--outfmt png", "cannot hold logits; use bin or npy")
+    if config.keep_logits and io.class_map:
+        raise SegdeployError.at("--logits", "this engine returns class maps (exported with --fold-argmax)")
+
+
+@dataclass(frozen=True)
+class _Read:
+    """The read stage (picklable, for worker processes): the item's bytes, or `_Bad` with --skip-bad."""
+
+    skip_bad: bool
+
+    def __call__(self, item: InputItem) -> object:
+        return _guarded(self.skip_bad, item.read)
+
+
+@dataclass(frozen=True)
+class _Prepare:
+    """The preprocess stage (picklable): the variant's inputs, and the label when scoring."""
+
+    skip_bad: bool
+    with_label: bool
+
+    def __call__(self, item: InputItem, raw: object) -> object:
+        if isinstance(raw, _Bad):
+            return raw
+
+        def prepare() -> Prepared:
+            prepared = item.prepare(raw)
+            if self.with_label and item.label is not None and prepared.geometry is not None:
+                # a label of another size is an error naming it (with --skip-bad: the image is skipped)
+                return dataclasses.replace(prepared, label=item.label(prepared.geometry.image_hw))
+            return prepared
+
+        return _guarded(self.skip_bad, prepare)
+
+
+def _guarded(skip_bad: bool, step: Callable[[], object]) -> object:
+    try:
+        return step()
+    except SegdeployError as err:
+        if not skip_bad:
+            raise
+        return _Bad(err)
 
 
 def _stages(spec: ModelSpec, backend: Backend, config: InferConfig, result: InferResult,
             confusion: ConfusionMatrix | None) -> Stages[InputItem]:
-    """The four pipeline stages of `infer`: read, prepare (variant), engine, class map + file (+ metric)."""
-
-    def guarded(step):
-        def run(*args):
-            try:
-                return step(*args)
-            except SegdeployError as err:
-                if not config.skip_bad:
-                    raise
-                return _Bad(err)
-        return run
+    """The pipeline stages of `infer`: read, prepare (variant), engine, class map (+ metric), file."""
+    io = engine_io(backend)
 
     def infer(chunk: list[InputItem], prepared: list) -> list:
         good = [p for p in prepared if not isinstance(p, _Bad)]
-        logits = iter(_run_engine(spec, backend, [x for p in good for x in p.inputs], config.batch,
-                                  result.compute_ms))  # (C, h, w) each
-        return [None if isinstance(p, _Bad) else [next(logits) for _ in p.inputs] for p in prepared]
+        outputs = iter(_run_engine(spec, backend, io, [x for p in good for x in p.inputs], config.batch,
+                                   result.compute_ms))  # (C, h, w) logits or (h, w) class maps, each a view
+        return [None if isinstance(p, _Bad) else [next(outputs) for _ in p.inputs] for p in prepared]
 
-    def postprocess(item: InputItem, prepared, outputs) -> None:
+    def postprocess(item: InputItem, prepared, outputs) -> object:
         if isinstance(prepared, _Bad):
-            result.skipped.append({"file": str(item.source), "error": str(prepared.error)})
-        else:
-            _write_output(spec, config, result, confusion, item, prepared, outputs)
+            return prepared
+        array = _output_array(spec, config, io, item, prepared, outputs)
+        if confusion is not None and prepared.label is not None:
+            confusion.update(array, prepared.label)
+        return array
 
-    return Stages(read=guarded(lambda item: item.read()), preprocess=guarded(_prepare), infer=infer,
-                  postprocess=postprocess)
+    def write(item: InputItem, array) -> None:
+        if isinstance(array, _Bad):
+            result.skipped.append({"file": str(item.source), "error": str(array.error)})
+            return
+        path = result.run_dir / _output_name(item.stem, config.outfmt)
+        write_prediction(path, array, config.outfmt)
+        result.outputs[item.stem] = path.name
+        result.written += 1
+
+    return Stages(read=_Read(config.skip_bad), preprocess=_Prepare(config.skip_bad, confusion is not None),
+                  infer=infer, postprocess=postprocess, write=write)
 
 
-def _prepare(item: InputItem, raw: object):
-    return raw if isinstance(raw, _Bad) else item.prepare(raw)
-
-
-def _write_output(spec: ModelSpec, config: InferConfig, result: InferResult, confusion: ConfusionMatrix | None,
-                  item: InputItem, prepared, outputs: list[np.ndarray]) -> None:
-    """One image's file: its class map at label resolution (dataset images), or the raw output (.bin)."""
+def _output_array(spec: ModelSpec, config: InferConfig, io: EngineIO, item: InputItem, prepared: Prepared,
+                  outputs: list[np.ndarray]) -> np.ndarray:
+    """One image's file content: its int32 class map at label resolution (dataset images), or the raw
+    output (.bin inputs). A folded engine's int32 map is passed through without a copy."""
     if prepared.geometry is not None:
-        array = to_class_map(spec, prepared.geometry, outputs, item.source or item.stem).astype(np.int32)
-        if confusion is not None and item.label is not None:
-            try:
-                label = item.label(prepared.geometry.image_hw)  # checked before the prediction is written
-            except SegdeployError as err:
-                if not config.skip_bad:
-                    raise
-                result.skipped.append({"file": str(item.source), "error": str(err)})
-                return
-            confusion.update(array, label)
-    elif config.keep_logits:
-        array = outputs[0]
-    else:
-        array = outputs[0].argmax(0).astype(np.int32)  # (h, w): what a model ending in argmax emits
-    path = result.run_dir / _output_name(item.stem, config.outfmt)
-    write_prediction(path, array, config.outfmt)
-    result.outputs[item.stem] = path.name
-    result.written += 1
+        return np.asarray(to_class_map(spec, prepared.geometry, outputs, item.source or item.stem), dtype=np.int32)
+    if config.keep_logits or io.class_map:
+        return outputs[0]
+    return outputs[0].argmax(0).astype(np.int32)  # (h, w): what a model ending in argmax emits
 
 
-def _run_engine(spec: ModelSpec, backend: Backend, inputs: list[np.ndarray], batch: int,
+def _run_engine(spec: ModelSpec, backend: Backend, io: EngineIO, inputs: list[np.ndarray], batch: int,
                 compute_ms: list[float]) -> list[np.ndarray]:
-    """Logits of each input, in engine calls of up to `batch` consecutive inputs of one size."""
+    """Outputs of each input, in engine calls of up to `batch` consecutive inputs of one size."""
     outputs: list[np.ndarray] = []
     start = 0
     while start < len(inputs):
@@ -221,21 +253,26 @@ def _run_engine(spec: ModelSpec, backend: Backend, inputs: list[np.ndarray], bat
         stop = start + 1
         while stop < len(inputs) and stop - start < batch and inputs[stop].shape == shape:
             stop += 1
-        check_input_size(spec, backend, shape[1:])
+        if io.pad_to is None:  # a padding engine's network always sees its canvas
+            check_input_size(spec, backend, io.input_hw(inputs[start]))
         began = time.perf_counter()
-        logits = run_batch(backend, np.stack(inputs[start:stop]))  # (n, C, h, w)
-        _check_logits(spec, backend, logits, (stop - start, spec.num_classes, *shape[1:]))
-        outputs.extend(logits)
+        batch_array = inputs[start][None] if stop - start == 1 else np.stack(inputs[start:stop])  # one: a view
+        raw = run_batch(backend, batch_array)
+        hw = io.input_hw(inputs[start]) if io.pad_to is None else (io.pad_to, io.pad_to)
+        _check_outputs(spec, backend, raw, (stop - start, 1 if io.class_map else spec.num_classes, *hw))
+        outputs.extend(io.per_sample(raw))
         compute_ms.append((time.perf_counter() - began) * 1000)
         start = stop
     return outputs
 
 
-def _check_logits(spec: ModelSpec, backend: Backend, logits: np.ndarray, expected: tuple[int, ...]) -> None:
-    """An engine whose outputs are not this model's logits (another model's file) stops before any is written."""
-    if tuple(logits.shape) != expected:
-        raise SegdeployError.at(f"{backend.name} engine", f"returned outputs of shape {tuple(logits.shape)}, expected "
-                                f"{expected} logits of {spec.name}; is it running another model's file?")
+def _check_outputs(spec: ModelSpec, backend: Backend, outputs: np.ndarray, expected: tuple[int, ...]) -> None:
+    """An engine whose outputs are not this model's logits (another model's file), or class maps of its
+    input's size, stops before any is written."""
+    if tuple(outputs.shape) != expected:
+        kind = "class maps" if expected[1] == 1 else f"logits of {spec.name}"
+        raise SegdeployError.at(f"{backend.name} engine", f"returned outputs of shape {tuple(outputs.shape)}, expected "
+                                f"{expected} {kind}; is it running another model's file?")
 
 
 def _output_name(stem: str, fmt: str) -> str:

@@ -157,13 +157,29 @@ def class_delta_table(report, class_names: Sequence[str], title: str | None = No
 
 
 def e2e_table(rows: Sequence, title: str | None = None) -> Table:
-    """Per engine and batch: pure-inference vs end-to-end images/s, their ratio, the bottleneck stage."""
+    """Per engine and batch: pure-inference vs end-to-end images/s, their ratio, the CPU-time bound, the bottleneck."""
     table = Table(title=title)
-    for header in ("engine", "batch", "pure images/s", "e2e images/s", "e2e / pure", "bottleneck", "mIoU"):
+    for header in ("engine", "batch", "pure images/s", "e2e images/s", "e2e / pure", "CPU bound images/s",
+                   "e2e / bound", "bottleneck", "mIoU"):
         table.add_column(header, justify="left" if header in ("engine", "bottleneck") else "right")
     for row in rows:
+        p = row.pipeline
         table.add_row(row.engine, str(row.batch), f"{row.pure_images_per_s:.2f}", f"{row.e2e_images_per_s:.2f}",
-                      f"{row.ratio:.2f}", row.pipeline.bottleneck, percent(row.mIoU))
+                      f"{row.ratio:.2f}", f"{p.cpu_bound:.2f}", f"{p.of_cpu_bound:.2f}", p.bottleneck, percent(row.mIoU))
+    return table
+
+
+def e2e_stage_table(pipeline, title: str | None = None) -> Table:
+    """One pipeline run per stage: workers, wall ms per image (per batch for inference), CPU ms per image."""
+    table = Table(title=title)
+    for header in ("stage", "workers", "wall ms", "CPU ms / image", "share of CPU", "capacity images/s"):
+        table.add_column(header, justify="left" if header == "stage" else "right")
+    total = pipeline.cpu_ms_per_item or 1.0
+    for s in pipeline.stages.values():
+        table.add_row(s.name, str(s.workers), f"{s.mean_ms:.1f}", f"{s.cpu_ms_per_item:.1f}",
+                      f"{s.cpu_ms_per_item / total:.0%}", f"{s.capacity:.2f}")
+    table.add_row("all", "", "", f"{pipeline.cpu_ms_per_item:.1f}", "100%",
+                  f"{pipeline.cpu_bound:.2f} (CPU bound, {pipeline.cores} cores)")
     return table
 
 

@@ -14,6 +14,7 @@ from torch import nn
 
 from segdeploy.errors import SegdeployError
 from segdeploy.runtime.device import require_torch_device
+from segdeploy.runtime.engine_io import FLOAT_LOGITS, EngineIO
 
 # A tuned variant must predict the same class as fp32 eager on this share of pixels of the tuning
 # input; the accuracy gate (`segdeploy bench --accuracy`) then measures its real mIoU cost.
@@ -38,6 +39,7 @@ class TorchBackend:
 
     fixed_batch: int | None = None
     fixed_hw: tuple[int, int] | None = None
+    io: EngineIO = FLOAT_LOGITS  # folding applies to exported files; the network itself takes floats
 
     def __init__(self, model: nn.Module, device: str = "cpu", options: TorchOptions | None = None,
                  name: str | None = None) -> None:
