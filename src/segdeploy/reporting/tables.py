@@ -159,3 +159,21 @@ def e2e_table(rows: Sequence, title: str | None = None) -> Table:
         table.add_row(row.engine, str(row.batch), f"{row.pure_images_per_s:.2f}", f"{row.pipeline.throughput:.2f}",
                       f"{row.ratio:.2f}", row.pipeline.bottleneck, percent(row.mIoU))
     return table
+
+
+def fallback_table(report: dict, title: str | None = None) -> Table:
+    """Accuracy-aware int8, step by step (an AccuracyAwareResult's JSON): what each step put back in
+    float and what that cost in speed and bought in accuracy."""
+    table = Table(title=title, caption=f"fp32 file: mIoU {report['fp32_mIoU']:.2f}, "
+                                       f"{report['fp32_images_per_s']:.2f} images/s (batch 1); "
+                                       f"{'within' if report['within_budget'] else '[red]NOT within'} the "
+                                       f"{report['max_drop']:g}-point budget")
+    for header in ("step", "nodes in float", "put back in float", "Δ mIoU", "pixel agreement", "images/s",
+                   "× fp32"):
+        table.add_column(header, justify="left" if header == "put back in float" else "right")
+    for step in report["steps"]:
+        added = ", ".join(step["added"][:4]) + (f" (+{len(step['added']) - 4})" if len(step["added"]) > 4 else "")
+        table.add_row(str(step["step"]), f"{step['float_nodes']}/{report['quantisable_nodes']}", added or "-",
+                      f"{step['d_mIoU']:+.3f}", f"{step['pixel_agreement']:.4%}", f"{step['images_per_s']:.2f}",
+                      f"{step['speed_vs_fp32']:.2f}")
+    return table

@@ -1,13 +1,16 @@
-"""OpenVINO engine on the same ONNX file (optional dependency: the `openvino` package)."""
+"""OpenVINO engine on an ONNX file or an OpenVINO IR (optional dependency: the `openvino` package)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
 
 from segdeploy.errors import SegdeployError
 from segdeploy.runtime.machine import physical_cores
+
+HINTS = ("LATENCY", "THROUGHPUT")
 
 
 def openvino_available() -> bool:
@@ -19,48 +22,89 @@ def openvino_available() -> bool:
 
 
 class OpenVinoBackend:
-    """OpenVINO's CPU plugin with a latency hint and one stream: one batch at a time, all cores on it.
+    """OpenVINO's CPU plugin in one of two configurations.
 
-    `precision` is the inference precision hint: "f32" is the fp32 peer of ONNX Runtime; OpenVINO's
-    own default on a CPU with AVX-512 BF16 is bf16, which would compare a different arithmetic. An
-    int8 (QDQ) file runs its integer kernels whatever the hint. The file is compiled once per input
-    shape (static shapes let the plugin pick its fastest kernels); the first call of a shape pays it.
+    LATENCY (as segdeploy runs every engine): one stream, all cores on one batch at a time.
+    THROUGHPUT (as OpenVINO's own `benchmark_app` runs it): the plugin picks its streams and threads
+    and `run_async` keeps its optimal number of requests in flight; `__call__` still runs one batch.
+
+    `precision` is the inference precision hint: "f32" is the fp32 peer of ONNX Runtime; "bf16"
+    is what the plugin picks by itself on a CPU with AVX-512 BF16 or AMX; None leaves the plugin's
+    default. An int8 file (QDQ or NNCF IR) runs its integer kernels whatever the hint; the hint sets
+    the precision of the layers around them. The file is compiled once per input shape (static
+    shapes let the plugin pick its fastest kernels); the first call of a shape pays it.
     """
 
     fixed_batch: int | None = None
     fixed_hw: tuple[int, int] | None = None
 
-    def __init__(self, path: str | Path, precision: str = "f32", threads: int | None = None,
-                 name: str = "openvino") -> None:
+    def __init__(self, path: str | Path, precision: str | None = "f32", hint: str = "LATENCY",
+                 threads: int | None = None, name: str = "openvino") -> None:
         import openvino as ov  # optional dependency (the `bench` extra)
 
         path = Path(path)
         if not path.is_file():
-            raise SegdeployError.at(path, "ONNX file not found")
+            raise SegdeployError.at(path, "model file not found")
+        if hint not in HINTS:
+            raise SegdeployError.at("hint", f"unknown OpenVINO performance hint {hint!r}; choose one of {HINTS}")
         self.name = name
+        self.hint = hint
         self.core = ov.Core()
         try:
             self.model = self.core.read_model(str(path))
         except Exception as err:  # OpenVINO raises RuntimeError subclasses with multi-line text
             raise SegdeployError.at(path, f"OpenVINO cannot read it: {str(err).strip().splitlines()[0][:200]}") from err
-        self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision,
-                       "INFERENCE_NUM_THREADS": threads or physical_cores(), "NUM_STREAMS": 1}
+        self.config: dict[str, object] = {"PERFORMANCE_HINT": hint}
+        if precision is not None:
+            self.config["INFERENCE_PRECISION_HINT"] = precision
+        if hint == "LATENCY":
+            self.config.update({"INFERENCE_NUM_THREADS": threads or physical_cores(), "NUM_STREAMS": 1})
         shape = self.model.inputs[0].get_partial_shape()
         if shape[0].is_static:
             self.fixed_batch = shape[0].get_length()
         if shape[2].is_static and shape[3].is_static:
             self.fixed_hw = (shape[2].get_length(), shape[3].get_length())
+        self._compiled: dict[tuple[int, ...], object] = {}
         self._requests: dict[tuple[int, ...], object] = {}
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(batch, dtype=np.float32)
-        request = self._requests.get(x.shape) or self._compile(x.shape)
+        request = self._requests.get(x.shape)
+        if request is None:
+            request = self._requests[x.shape] = self._compile(x.shape).create_infer_request()
         request.infer({0: x})
         return request.get_output_tensor(0).data.copy()  # the request reuses its output buffer
 
+    def run_async(self, batch: np.ndarray, rounds: int) -> tuple[float, list[float]]:
+        """Run `batch` `rounds` times per request, with the plugin's optimal number of requests in flight.
+
+        Returns the wall time from the first start to the last completion and each run's own
+        latency, in seconds: benchmark_app's throughput is runs x batch / that wall time.
+        """
+        import openvino as ov  # optional dependency (the `bench` extra)
+
+        x = np.ascontiguousarray(batch, dtype=np.float32)
+        compiled = self._compile(x.shape)
+        requests = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        queue = ov.AsyncInferQueue(compiled, requests)
+        latencies: list[float] = []
+        queue.set_callback(lambda _request, started: latencies.append(time.perf_counter() - started))
+        start = time.perf_counter()
+        for _ in range(rounds * requests):
+            queue.start_async({0: x}, time.perf_counter())
+        queue.wait_all()
+        return time.perf_counter() - start, latencies
+
+    def streams(self, shape: tuple[int, ...]) -> tuple[int, int]:
+        """(streams, optimal infer requests) the plugin chose for `shape`."""
+        compiled = self._compile(tuple(shape))
+        return (int(compiled.get_property("NUM_STREAMS")),
+                int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+
     def _compile(self, shape: tuple[int, ...]):
-        model = self.model.clone()
-        model.reshape({model.inputs[0]: list(shape)})
-        request = self.core.compile_model(model, "CPU", self.config).create_infer_request()
-        self._requests[shape] = request
-        return request
+        compiled = self._compiled.get(shape)
+        if compiled is None:
+            model = self.model.clone()
+            model.reshape({model.inputs[0]: list(shape)})
+            compiled = self._compiled[shape] = self.core.compile_model(model, "CPU", self.config)
+        return compiled
