@@ -8,6 +8,7 @@ import json
 import os
 import shlex
 import sys
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -227,8 +228,9 @@ def quantize(args: argparse.Namespace) -> int:
     hw = args.input_size or onnx_static_hw(args.onnx)
     if hw is None:
         raise SegdeployError.at("--input-size", f"{args.onnx} has a dynamic input size: pass --input-size HxW")
-    calibration = calibration_batches(spec, hw, args.calib_images, args.calib_root, args.calib_split,
-                                      args.out.parent / ".calibration")
+    with tempfile.TemporaryDirectory(prefix="segdeploy-calibration-") as synthetic:  # without --calib-root
+        calibration = calibration_batches(spec, hw, args.calib_images, args.calib_root, args.calib_split,
+                                          Path(synthetic))
     if args.max_drop is None:
         quantize_int8(args.onnx, args.out, calibration, Int8Settings(args.calibration))
         console.print(f"int8 ({args.calibration}, {len(calibration)} calibration images) written to {args.out}")

@@ -13,7 +13,13 @@ import numpy as np
 import onnx
 import torch
 
-from segdeploy.benchmark.accuracy import DEFAULT_MAX_DROP, labelled_images, score_engines
+from segdeploy.benchmark.accuracy import (
+    DEFAULT_MAX_DROP,
+    labelled_images,
+    prediction_metrics,
+    reference_logits,
+    score_engine,
+)
 from segdeploy.benchmark.artifacts import FileRecipe, calibration_batches, prepare_files, weights_tag
 from segdeploy.benchmark.catalog import ENGINES, LADDER
 from segdeploy.benchmark.engines import (
@@ -24,7 +30,7 @@ from segdeploy.benchmark.engines import (
     unavailable_reason,
 )
 from segdeploy.benchmark.memory import peak_rss_mb, reset_peak_rss
-from segdeploy.benchmark.peak import measure_matmul_peak
+from segdeploy.benchmark.peak import MatmulPeak, measure_matmul_peak
 from segdeploy.benchmark.timing import BatchTiming, time_batches
 from segdeploy.data.datasets import list_samples
 from segdeploy.data.images import read_rgb
@@ -42,7 +48,8 @@ THROUGHPUT_NOTE = ("images/s = images per second of wall time over the timed loo
                    "post-processing). Latency = one batch. ratio = images/s / torch eager fp32 images/s at the "
                    "same batch. GFLOP/s = the model's forward FLOPs (2 per multiply-add, torch's counter) x "
                    "images/s; % peak = that / the best fp32 sgemm rate measured in this run (an int8 or bf16 "
-                   "engine can exceed 100 %). Peak RSS = process high-water mark while that engine ran that "
+                   "engine can exceed 100 %); % own peak = that / the matmul rate at the engine's precision "
+                   "(bf16: torch bf16 matmul; int8: ONNX Runtime's u8 x s8 MatMulInteger). Peak RSS = process high-water mark while that engine ran that "
                    "batch. *-throughput rows are counted as OpenVINO's benchmark_app counts them: the "
                    "THROUGHPUT hint's streams with its optimal number of asynchronous requests in flight, each "
                    "request run --loop times; images/s = runs x batch / wall time from the first start to the "
@@ -81,7 +88,8 @@ class BenchRow:
     detail: str = ""
     ratio_to_torch: float = float("nan")
     gflops_per_s: float = float("nan")
-    percent_of_peak: float = float("nan")
+    percent_of_peak: float = float("nan")  # of the fp32 matmul peak
+    percent_of_precision_peak: float = float("nan")  # of the matmul peak at the engine's own precision
     peak_rss_mb: float = float("nan")
 
     def to_json(self) -> dict:
@@ -94,7 +102,7 @@ class BenchReport:
     input_hw: tuple[int, int]
     unit: str
     gflops_per_sample: float
-    peak: object  # MatmulPeak
+    peak: MatmulPeak
     rows: list[BenchRow] = field(default_factory=list)
     torch_options: dict[str, TorchOptions] = field(default_factory=dict)  # what each tuned torch engine chose
     machine: dict = field(default_factory=dict)  # machine_info() of the run
@@ -148,8 +156,9 @@ def run_bench(spec: ModelSpec, config: BenchConfig, log=print, tiny: bool = Fals
     files = prepare_engine_files(spec, config, hw, build, files_needed(runnable), log, tiny)
     flops = spec_flops(spec, hw, tiny)
     peak = measure_matmul_peak(config.peak_n)
-    log(f"fp32 matmul peak: {peak.gflops:.0f} GFLOP/s ({peak.library} sgemm {peak.n}x{peak.n}, "
-        f"{peak.threads} threads); model: {flops / 1e9:.1f} GFLOPs per input")
+    log(f"matmul peaks: fp32 {peak.gflops:.0f} GFLOP/s ({peak.library} sgemm {peak.n}x{peak.n}, "
+        f"{peak.threads} threads), bf16 {peak.bf16_gflops:.0f} GFLOP/s (torch), int8 {peak.int8_gops:.0f} GOP/s "
+        f"(ONNX Runtime MatMulInteger); model: {flops / 1e9:.1f} GFLOPs per input")
     timed, torch_options = [], {}
     for name in config.engines:
         rows, options = _time_engine(name, build, files, hw, config)
@@ -158,7 +167,7 @@ def run_bench(spec: ModelSpec, config: BenchConfig, log=print, tiny: bool = Fals
             torch_options[name] = options
     base = {r.timing.batch: r.timing.samples_per_s for r in timed
             if r.timing.engine == "torch" and r.timing.status == "ok"}
-    rows = [_relate(r, base.get(r.timing.batch, float("nan")), flops, peak.gflops) for r in timed]
+    rows = [_relate(r, base.get(r.timing.batch, float("nan")), flops, peak) for r in timed]
     unit = "windows" if spec.slide is not None else "images"
     return BenchReport(spec.name, hw, unit, flops / 1e9, peak, rows, torch_options, machine_info())
 
@@ -215,13 +224,16 @@ def _time_engine(name: str, build, files, hw: tuple[int, int], config: BenchConf
     return rows, options
 
 
-def _relate(row: BenchRow, torch_rate: float, flops: float, peak_gflops: float) -> BenchRow:
+def _relate(row: BenchRow, torch_rate: float, flops: float, peak: MatmulPeak) -> BenchRow:
     t = row.timing
     if t.status != "ok":
         return row
     gflops_per_s = flops * t.samples_per_s / 1e9
     ratio = t.samples_per_s / torch_rate if torch_rate > 0 and not math.isnan(torch_rate) else float("nan")
-    return BenchRow(t, row.detail, ratio, gflops_per_s, 100.0 * gflops_per_s / peak_gflops, row.peak_rss_mb)
+    precision_peak = peak.of(ENGINES[t.engine].precision)
+    return dataclasses.replace(row, ratio_to_torch=ratio, gflops_per_s=gflops_per_s,
+                               percent_of_peak=100.0 * gflops_per_s / peak.gflops,
+                               percent_of_precision_peak=100.0 * gflops_per_s / precision_peak)
 
 
 @dataclass(frozen=True)
@@ -243,6 +255,16 @@ def run_accuracy(spec: ModelSpec, config: BenchConfig, data_root: Path, hw: tupl
                  limit: int = 20, torch_options: dict[str, TorchOptions] | None = None, log=print,
                  tiny: bool = False) -> AccuracyReport:
     """Score the ladder (fp32 ONNX, simplified, int8) and every engine of `config` vs PyTorch fp32."""
+    images, labels = labelled_images(spec, data_root, config.split, hw, limit)
+    return score_ladder(spec, config, images, labels, max_drop, torch_options, log, tiny)
+
+
+def score_ladder(spec: ModelSpec, config: BenchConfig, images: np.ndarray, labels: list[np.ndarray] | None,
+                 max_drop: float, torch_options: dict[str, TorchOptions] | None = None, log=print,
+                 tiny: bool = False) -> AccuracyReport:
+    """`run_accuracy` on given (N, 3, H, W) images and their labels; without labels, PyTorch fp32's own
+    predictions are the labels (random weights: the mIoU then measures agreement with fp32's classes)."""
+    hw = (int(images.shape[2]), int(images.shape[3]))
     names = []
     for name in dict.fromkeys([*LADDER, *config.engines]):
         reason = _unavailable(name, config) if name != "torch" else "the reference"
@@ -250,13 +272,18 @@ def run_accuracy(spec: ModelSpec, config: BenchConfig, data_root: Path, hw: tupl
             names.append(name)
         elif name != "torch":
             log(f"accuracy: {name} {reason}")
-    images, labels = labelled_images(spec, data_root, config.split, hw, limit)
     build = model_factory(spec, config.checkpoint, config.trust, tiny)
     files = prepare_engine_files(spec, config, hw, build, files_needed(names), log, tiny)
     reference = build_engine("torch", build, files, images[:1], config.device).backend
-    engines = []
-    for name in names:
-        options = (torch_options or {}).get(name)
-        engines.append(build_engine(name, build, files, images[:1], config.device, options).backend)
-    base, scored = score_engines(spec, reference, engines, images, labels, max_drop)
+    ref = reference_logits(spec, reference, images)
+    if labels is None:
+        labels = [pred.astype(np.uint8) for r in ref for pred in r.argmax(1)]
+    base = prediction_metrics(spec, [r.argmax(1) for r in ref], labels)
+    del reference
+    scored = []
+    for name in names:  # one engine in memory at a time: Segmenter-L's hold 0.3-1.2 GB of weights each
+        engine = build_engine(name, build, files, images[:1], config.device, (torch_options or {}).get(name))
+        scored.append(score_engine(spec, engine.backend, images, labels, ref, base, max_drop))
+        del engine
+        gc.collect()
     return AccuracyReport(base, scored, len(images), max_drop)

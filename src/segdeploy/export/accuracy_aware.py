@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from segdeploy.benchmark.accuracy import score_engines
+from segdeploy.benchmark.accuracy import prediction_metrics, reference_logits, score_engine
 from segdeploy.errors import SegdeployError
 from segdeploy.export.quantize import (
     Int8Settings,
@@ -101,6 +101,8 @@ def quantize_accuracy_aware(spec: ModelSpec, config: AccuracyAwareConfig, calibr
         candidates = _quantisable_nodes(prepared)
         reference = OnnxRuntimeBackend(prepared, name="fp32")
         fp32_rate = _images_per_s(reference, images[:1], config.time_loop)
+        ref = reference_logits(spec, reference, images)
+        base = prediction_metrics(spec, [r.argmax(1) for r in ref], labels)
         excluded: list[str] = []
         added: tuple[str, ...] = ()
         steps, ranked, sensitivity = [], None, {}
@@ -109,7 +111,7 @@ def quantize_accuracy_aware(spec: ModelSpec, config: AccuracyAwareConfig, calibr
             quantize_prepared(prepared, path, calibration, Int8Settings(config.calibration, tuple(excluded)), cache,
                               source=config.fp32)
             engine = OnnxRuntimeBackend(path, name=f"int8 step {len(steps)}")
-            base, (scored,) = score_engines(spec, reference, [engine], images, labels, config.max_drop)
+            scored = score_engine(spec, engine, images, labels, ref, base, config.max_drop)
             rate = _images_per_s(engine, images[:1], config.time_loop)
             steps.append(FallbackStep(len(steps), added, len(excluded), scored.d_mIoU, scored.pixel_agreement,
                                       rate, rate / fp32_rate))

@@ -16,6 +16,7 @@ import numpy as np
 import onnx
 
 from segdeploy.errors import SegdeployError
+from segdeploy.export.quantize import is_transformer
 
 
 def nncf_available() -> bool:
@@ -40,7 +41,7 @@ def quantize_openvino_int8(fp32_path: str | Path, out_xml: str | Path, calibrati
     if not calibration:
         raise SegdeployError.at(fp32_path, "int8 calibration needs at least one image")
     fp32_path, out_xml = Path(fp32_path), Path(out_xml)
-    transformer = any(n.op_type == "Softmax" for n in onnx.load(str(fp32_path), load_external_data=False).graph.node)
+    transformer = is_transformer(onnx.load(str(fp32_path), load_external_data=False))
     model = ov.Core().read_model(str(fp32_path))
     dataset = nncf.Dataset([np.ascontiguousarray(b, dtype=np.float32) for b in calibration])
     try:

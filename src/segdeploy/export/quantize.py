@@ -21,9 +21,12 @@ import onnx
 from segdeploy.errors import SegdeployError
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
-# A transformer (a graph with Softmax) quantises only its matrix products: int8 softmax, LayerNorm
-# and GELU lose accuracy (their outputs span orders of magnitude) and save no time, since ORT runs
-# them in float between a DequantizeLinear and a QuantizeLinear anyway.
+# A transformer (a graph with Softmax) quantises only the inputs of its matrix products and keeps
+# their outputs in float: softmax, LayerNorm, GELU and the residual sums then read float tensors.
+# Their inputs span orders of magnitude (attention scores, the residual stream) where 256 levels
+# lose accuracy, and quantising them saves no time: ORT runs them in float between a
+# DequantizeLinear and a QuantizeLinear anyway, while int8 MatMuls with a float output fuse into
+# one integer kernel (MatMulIntegerToFloat).
 TRANSFORMER_OP_TYPES = ("Conv", "MatMul", "Gemm")
 
 
@@ -70,7 +73,11 @@ def preprocess_for_int8(fp32_path: str | Path, out: str | Path) -> Path:
     Node names of `nodes_to_exclude` refer to this graph; it is deterministic for a given file."""
     from onnxruntime.quantization.shape_inference import quant_pre_process  # 0.8 s: only for int8 runs
 
-    quant_pre_process(str(fp32_path), str(out), auto_merge=True)
+    try:
+        quant_pre_process(str(fp32_path), str(out), auto_merge=True)
+    except Exception:  # ORT's symbolic shape inference gives up on some exported graphs (raises TypeError)
+        # onnx's own shape inference (still run) gives the quantiser what it needs for these graphs
+        quant_pre_process(str(fp32_path), str(out), skip_symbolic_shape=True)
     return Path(out)
 
 
@@ -107,6 +114,11 @@ def quantize_prepared(prepared: Path, out: Path, calibration: Sequence[np.ndarra
     if not calibration and not (calibration_cache and calibration_cache.is_file()):
         raise SegdeployError.at(source, "int8 calibration needs at least one image")
     model = onnx.load(str(prepared), load_external_data=False)
+    # One image at a time keeps at most one image's intermediate tensors in memory: full-size
+    # Cityscapes activations are hundreds of MB per image.
+    options: dict[str, object] = {"CalibStridedMinMax": 1}
+    if is_transformer(model):
+        options["OpTypesToExcludeOutputQuantization"] = list(TRANSFORMER_OP_TYPES)
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[settings.calibration]
     try:
@@ -115,9 +127,7 @@ def quantize_prepared(prepared: Path, out: Path, calibration: Sequence[np.ndarra
             quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8, calibrate_method=method, op_types_to_quantize=op_types_to_quantize(model),
             nodes_to_exclude=list(settings.nodes_to_exclude), calibration_cache_path=calibration_cache,
-            # One image at a time keeps at most one image's intermediate tensors in memory: full-size
-            # Cityscapes activations are hundreds of MB per image.
-            extra_options={"CalibStridedMinMax": 1})
+            extra_options=options)
     except Exception as err:  # the quantiser raises plain Exceptions with long messages
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
         raise SegdeployError.at(source, f"int8 quantisation failed: {first}") from err
@@ -128,9 +138,13 @@ def op_types_to_quantize(model: onnx.ModelProto) -> list[str]:
     """The op types to quantise: every one ORT can for a CNN, the matrix products for a transformer."""
     from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry  # 0.8 s: only for int8 runs
 
-    if any(node.op_type == "Softmax" for node in model.graph.node):
+    if is_transformer(model):
         return list(TRANSFORMER_OP_TYPES)
     return sorted(set(QDQRegistry) | set(QLinearOpsRegistry))  # what quantize_static takes by default
+
+
+def is_transformer(model: onnx.ModelProto) -> bool:
+    return any(node.op_type in ("Softmax", "Attention") for node in model.graph.node)
 
 
 def count_qdq_nodes(path: str | Path) -> tuple[int, int]:
