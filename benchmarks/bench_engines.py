@@ -39,7 +39,7 @@ from segdeploy.benchmark.compare import (
     run_bench,
     score_ladder,
 )
-from segdeploy.benchmark.profile import ort_op_profile
+from segdeploy.benchmark.profile import openvino_op_profile, ort_op_profile
 from segdeploy.data.datasets import list_samples
 from segdeploy.data.images import read_rgb
 from segdeploy.data.synthetic import generate_cityscapes_like
@@ -160,20 +160,27 @@ def targets(report: BenchReport, eligible: set[str]) -> dict:
 
 
 def profile(spec, config: BenchConfig, case: Case, console: Console, goals: dict) -> dict:
-    """Top ONNX Runtime op types at batch 1: the fp32 file and segdeploy's best engine's file, to say
-    where a missed target's time goes."""
-    wanted = {"onnxruntime": "fp32"}
-    ours = (goals.get("segdeploy_best") or {}).get("engine")
-    if ours and ENGINES[ours].runtime == "onnxruntime":
-        wanted[ours] = ENGINES[ours].file
+    """Where the time goes at batch 1: ONNX Runtime's profile of the fp32 file and of segdeploy's best
+    engine's file, OpenVINO's performance counters (with the kernels it picked) for the best peer."""
+    wanted = {"onnxruntime": "onnxruntime"}
+    for key in ("segdeploy_best", "peer_best"):
+        engine = (goals.get(key) or {}).get("engine")
+        if engine and ENGINES[engine].runtime in ("onnxruntime", "openvino"):
+            wanted[engine] = ENGINES[engine].runtime
     files = prepare_engine_files(spec, config, case.hw, model_factory(spec, case.checkpoint, False),
-                                 set(wanted.values()), console.print)
+                                 {ENGINES[e].file for e in wanted}, console.print)
     x = np.random.default_rng(0).standard_normal((1, 3, *case.hw), dtype=np.float32)
     out = {}
-    for engine, kind in wanted.items():
-        ops = ort_op_profile(getattr(files, kind), x)
-        out[engine] = [{"op": op, "ms": ms, "share": share} for op, ms, share in ops]
-        console.print(f"{engine} top ops: " + ", ".join(f"{op} {share:.0%}" for op, _, share in ops))
+    for engine, runtime in wanted.items():
+        path = getattr(files, ENGINES[engine].file)
+        if runtime == "onnxruntime":
+            ops = [{"op": op, "ms": ms, "share": share} for op, ms, share in ort_op_profile(path, x)]
+        else:
+            precision = {"fp32": "f32", "bf16": "bf16"}.get(ENGINES[engine].precision)
+            ops = [{"op": f"{op} ({kernel})", "ms": ms, "share": share}
+                   for op, ms, share, kernel in openvino_op_profile(path, x, precision)]
+        out[engine] = ops
+        console.print(f"{engine} top ops: " + ", ".join(f"{o['op']} {o['share']:.0%}" for o in ops))
     return out
 
 
@@ -216,19 +223,22 @@ def _case_markdown(name: str, r: dict) -> list[str]:
     parts = [f"## {name}: {r['model']} @ {hw[0]}x{hw[1]}", "",
              f"{m['cpu']}, {m['cores']} cores, flags {' '.join(m['cpu_flags'])}; {versions}; 1-min load average "
              f"{_f(m.get('load_average_1min'), '.1f')} at the start (2 cores, shared: other processes' load slows "
-             f"every row); fp32 matmul peak {r['matmul_peak']['gflops']:.0f} GFLOP/s ({r['matmul_peak']['library']}); "
+             f"every row); matmul peaks: fp32 {r['matmul_peak']['gflops']:.0f} GFLOP/s ({r['matmul_peak']['library']}), "
+             f"bf16 {_f(r['matmul_peak']['bf16_gflops'], '.0f')} GFLOP/s, int8 {_f(r['matmul_peak']['int8_gops'], '.0f')} "
+             "GOP/s; "
              f"{r['gflops_per_sample']:.1f} GFLOPs per {r['unit'][:-1]}; run took {r['seconds']:.0f} s.", "",
              f"Command: `{r['command']}`", "",
-             "| engine | peer | batch | images/s | p50 ms | p90 ms | × torch | GFLOP/s | % peak | peak RSS MB | eligible |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| engine | whose | batch | images/s | p50 ms | p90 ms | × torch | GFLOP/s | % peak | % own peak | "
+             "peak RSS MB | eligible |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for row in r["results"]:
         peer = "peer" if ENGINES[row["engine"]].peer else "segdeploy"
         if row["status"] != "ok":
-            parts.append(f"| {row['engine']} | {peer} | {row['batch']} | skipped: {row['reason']} | | | | | | | |")
+            parts.append(f"| {row['engine']} | {peer} | {row['batch']} | skipped: {row['reason']} | | | | | | | | |")
             continue
         parts.append(f"| {row['engine']} | {peer} | {row['batch']} | {row['samples_per_s']:.2f} | {row['p50_ms']:.1f} | "
                      f"{row['p90_ms']:.1f} | {_f(row['ratio_to_torch'], '.2f')} | {_f(row['gflops_per_s'], '.0f')} | "
-                     f"{_f(row['percent_of_peak'], '.0f')} | {row['peak_rss_mb']:.0f} | "
+                     f"{_f(row['percent_of_peak'], '.0f')} | {_f(row['percent_of_precision_peak'], '.0f')} | "
+                     f"{row['peak_rss_mb']:.0f} | "
                      f"{'yes' if row['engine'] in r['eligible'] else 'no'} |")
     details = {row["engine"]: row["detail"] for row in r["results"] if row.get("detail")}
     parts += [""] + [f"- {engine}: {detail}" for engine, detail in details.items()]
@@ -240,7 +250,8 @@ def _case_markdown(name: str, r: dict) -> list[str]:
               for e in r["accuracy"]["engines"]]
     parts += ["", "Targets: `" + json.dumps(r["targets"]) + "`", ""]
     for label, ops in r.get("profile", {}).items():
-        parts.append(f"- {label} ONNX Runtime profile (batch 1): " + ", ".join(f"{o['op']} {o['share']:.0%}" for o in ops))
+        parts.append(f"- {label} profile (batch 1, {'OpenVINO counters' if label.startswith('openvino') else 'ONNX Runtime'}): "
+                     + ", ".join(f"{o['op']} {o['share']:.0%}" for o in ops))
     return parts + [""]
 
 

@@ -16,6 +16,7 @@ import torch
 from segdeploy.benchmark.catalog import ENGINES
 from segdeploy.benchmark.compare import BenchConfig, model_factory, prepare_engine_files, run_bench
 from segdeploy.benchmark.engines import build_engine, files_needed, unavailable_reason
+from segdeploy.benchmark.profile import openvino_op_profile
 from segdeploy.benchmark.timing import time_batches
 from segdeploy.cli import main
 from segdeploy.data.synthetic import generate_cityscapes_like
@@ -100,10 +101,18 @@ def test_segmenter_int8_quantises_its_matmuls_and_keeps_softmax_and_layernorm_in
     graph = onnx.load(str(quantize_int8(fp32, tmp_path / "seg_int8.onnx", batches))).graph
     producer = {out: node.op_type for node in graph.node for out in node.output}
 
+    initializers = {t.name for t in graph.initializer}
+    dequantised_weight = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear" and n.input[0] in initializers}
+
     def dequantised_inputs(op_type: str) -> list[bool]:
         return [any(producer.get(i) == "DequantizeLinear" for i in n.input) for n in graph.node if n.op_type == op_type]
 
-    assert dequantised_inputs("MatMul") and all(dequantised_inputs("MatMul"))
+    products = [n for n in graph.node if n.op_type in ("MatMul", "Gemm")]
+    linear = [n for n in products if dequantised_weight & set(n.input)]
+    attention = [n for n in products if not dequantised_weight & set(n.input)]
+    assert linear and all(all(producer.get(i) == "DequantizeLinear" for i in n.input[:2]) for n in linear)
+    assert attention and not any(dequantised_inputs("Softmax")) and not any(
+        producer.get(i) == "DequantizeLinear" for n in attention for i in n.input)
     assert dequantised_inputs("Softmax") and not any(dequantised_inputs("Softmax"))
     assert dequantised_inputs("LayerNormalization") and not any(dequantised_inputs("LayerNormalization"))
 
@@ -155,3 +164,12 @@ def test_bench_rejects_bad_int8_flags_on_one_line(argv, words, capsys):
     code = main(["bench", "--model", SPEC.name, *argv])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and words in err[0]
+
+
+def test_openvino_profile_names_the_kernels_it_ran(work):
+    pytest.importorskip("openvino")
+    _, _, _, files = work
+    x = np.random.default_rng(0).standard_normal((1, 3, *HW), dtype=np.float32)
+    ops = openvino_op_profile(files.fp32, x, "f32")
+    assert ops and abs(sum(share for _, _, share, _ in ops) - 1) < 0.5 and all(ms >= 0 for _, ms, _, _ in ops)
+    assert any(op == "Convolution" and "f32" in kernel for op, _, _, kernel in ops)

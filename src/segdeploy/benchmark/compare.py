@@ -53,7 +53,8 @@ THROUGHPUT_NOTE = ("images/s = images per second of wall time over the timed loo
                    "batch. *-throughput rows are counted as OpenVINO's benchmark_app counts them: the "
                    "THROUGHPUT hint's streams with its optimal number of asynchronous requests in flight, each "
                    "request run --loop times; images/s = runs x batch / wall time from the first start to the "
-                   "last completion; their latencies are per request, while other requests run beside it.")
+                   "last completion; their latencies are per run (start to collection), while other requests "
+                   "run beside it.")
 
 
 @dataclass(frozen=True)

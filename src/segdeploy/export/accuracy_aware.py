@@ -28,7 +28,9 @@ from segdeploy.benchmark.accuracy import prediction_metrics, reference_logits, s
 from segdeploy.errors import SegdeployError
 from segdeploy.export.quantize import (
     Int8Settings,
+    attention_matmuls,
     calibration_reader,
+    is_transformer,
     op_types_to_quantize,
     preprocess_for_int8,
     quantize_prepared,
@@ -112,11 +114,9 @@ def quantize_accuracy_aware(spec: ModelSpec, config: AccuracyAwareConfig, calibr
                               source=config.fp32)
             engine = OnnxRuntimeBackend(path, name=f"int8 step {len(steps)}")
             scored = score_engine(spec, engine, images, labels, ref, base, config.max_drop)
-            rate = _images_per_s(engine, images[:1], config.time_loop)
-            steps.append(FallbackStep(len(steps), added, len(excluded), scored.d_mIoU, scored.pixel_agreement,
-                                      rate, rate / fp32_rate))
+            steps.append(_step(len(steps), added, excluded, scored, engine, images, config.time_loop, fp32_rate))
             log(f"int8 step {steps[-1].step}: {len(excluded)} of {len(candidates)} nodes in float, "
-                f"Δ mIoU {scored.d_mIoU:+.3f}, {rate:.2f} images/s")
+                f"Δ mIoU {scored.d_mIoU:+.3f}, {steps[-1].images_per_s:.2f} images/s")
             remaining = [n for n in (ranked or candidates) if n not in excluded]
             if scored.passed or not remaining or len(steps) > config.max_steps:
                 break
@@ -133,10 +133,18 @@ def quantize_accuracy_aware(spec: ModelSpec, config: AccuracyAwareConfig, calibr
     return result
 
 
+def _step(index: int, added: tuple[str, ...], excluded: list[str], scored, engine: OnnxRuntimeBackend,
+          images: np.ndarray, loop: int, fp32_rate: float) -> FallbackStep:
+    rate = _images_per_s(engine, images[:1], loop)
+    return FallbackStep(index, added, len(excluded), scored.d_mIoU, scored.pixel_agreement, rate, rate / fp32_rate)
+
+
 def _quantisable_nodes(prepared: Path) -> list[str]:
+    """The nodes the quantiser makes int8 (those it always keeps in float are no candidates)."""
     model = onnx.load(str(prepared), load_external_data=False)
     op_types = set(op_types_to_quantize(model))
-    return [n.name for n in model.graph.node if n.op_type in op_types]
+    always_float = set(attention_matmuls(model)) if is_transformer(model) else set()
+    return [n.name for n in model.graph.node if n.op_type in op_types and n.name not in always_float]
 
 
 def _images_per_s(engine: OnnxRuntimeBackend, x: np.ndarray, loop: int) -> float:

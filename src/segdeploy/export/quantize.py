@@ -21,8 +21,8 @@ import onnx
 from segdeploy.errors import SegdeployError
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
-# A transformer (a graph with Softmax) quantises only the inputs of its matrix products and keeps
-# their outputs in float: softmax, LayerNorm, GELU and the residual sums then read float tensors.
+# A transformer (a graph with Softmax) quantises only the inputs of its weight matrix products
+# (`attention_matmuls` stay float) and keeps their outputs in float: softmax, LayerNorm, GELU and the residual sums then read float tensors.
 # Their inputs span orders of magnitude (attention scores, the residual stream) where 256 levels
 # lose accuracy, and quantising them saves no time: ORT runs them in float between a
 # DequantizeLinear and a QuantizeLinear anyway, while int8 MatMuls with a float output fuse into
@@ -117,8 +117,10 @@ def quantize_prepared(prepared: Path, out: Path, calibration: Sequence[np.ndarra
     # One image at a time keeps at most one image's intermediate tensors in memory: full-size
     # Cityscapes activations are hundreds of MB per image.
     options: dict[str, object] = {"CalibStridedMinMax": 1}
+    exclude = list(settings.nodes_to_exclude)
     if is_transformer(model):
         options["OpTypesToExcludeOutputQuantization"] = list(TRANSFORMER_OP_TYPES)
+        exclude += attention_matmuls(model)
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[settings.calibration]
     try:
@@ -126,7 +128,7 @@ def quantize_prepared(prepared: Path, out: Path, calibration: Sequence[np.ndarra
             str(prepared), str(out), calibration_reader(model.graph.input[0].name, calibration),
             quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8, calibrate_method=method, op_types_to_quantize=op_types_to_quantize(model),
-            nodes_to_exclude=list(settings.nodes_to_exclude), calibration_cache_path=calibration_cache,
+            nodes_to_exclude=exclude, calibration_cache_path=calibration_cache,
             extra_options=options)
     except Exception as err:  # the quantiser raises plain Exceptions with long messages
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
@@ -141,6 +143,17 @@ def op_types_to_quantize(model: onnx.ModelProto) -> list[str]:
     if is_transformer(model):
         return list(TRANSFORMER_OP_TYPES)
     return sorted(set(QDQRegistry) | set(QLinearOpsRegistry))  # what quantize_static takes by default
+
+
+def attention_matmuls(model: onnx.ModelProto) -> list[str]:
+    """MatMul nodes multiplying two activations (queries x keys, scores x values), kept in float.
+
+    Calibrating them would keep every layer's (heads, T, T) scores in memory at once (Segmenter-L at
+    a 768 window: 24 x 340 MB), and both operands would need quantising at run time.
+    """
+    constants = {t.name for t in model.graph.initializer} | {o for n in model.graph.node if n.op_type == "Constant"
+                                                             for o in n.output}
+    return [n.name for n in model.graph.node if n.op_type == "MatMul" and not constants & set(n.input)]
 
 
 def is_transformer(model: onnx.ModelProto) -> bool:

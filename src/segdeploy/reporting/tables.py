@@ -108,16 +108,17 @@ def engines_table(report, title: str | None = None) -> Table:
     """`segdeploy bench` side by side: one row per engine and batch; skipped ones say why."""
     table = Table(title=title)
     for header in ("engine", "batch", f"{report.unit}/s", "p50 ms", "p90 ms", "p99 ms", "× torch",
-                   "GFLOP/s", "% peak", "peak RSS MB"):
+                   "GFLOP/s", "% peak", "% own peak", "peak RSS MB"):
         table.add_column(header, justify="left" if header == "engine" else "right")
     for row in report.rows:
         t = row.timing
         if t.status != "ok":
-            table.add_row(t.engine, str(t.batch), "skipped", t.reason, *[""] * 6)
+            table.add_row(t.engine, str(t.batch), "skipped", t.reason, *[""] * 7)
             continue
         table.add_row(t.engine, str(t.batch), f"{t.samples_per_s:.2f}", f"{t.p50_ms:.1f}", f"{t.p90_ms:.1f}",
                       f"{t.p99_ms:.1f}", _num(row.ratio_to_torch, ".2f"), _num(row.gflops_per_s, ".0f"),
-                      _num(row.percent_of_peak, ".0f"), _num(row.peak_rss_mb, ".0f"))
+                      _num(row.percent_of_peak, ".0f"), _num(row.percent_of_precision_peak, ".0f"),
+                      _num(row.peak_rss_mb, ".0f"))
     return table
 
 

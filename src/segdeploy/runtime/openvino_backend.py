@@ -78,21 +78,26 @@ class OpenVinoBackend:
     def run_async(self, batch: np.ndarray, rounds: int) -> tuple[float, list[float]]:
         """Run `batch` `rounds` times per request, with the plugin's optimal number of requests in flight.
 
-        Returns the wall time from the first start to the last completion and each run's own
-        latency, in seconds: benchmark_app's throughput is runs x batch / that wall time.
+        Returns the wall time from the first start to the last completion and each run's latency (from
+        its start to when it was collected, round-robin), in seconds: benchmark_app's throughput is
+        runs x batch / that wall time. Plain infer requests, not AsyncInferQueue: a queue with a Python
+        callback can deadlock on the GIL when it is destroyed (openvinotoolkit/openvino#37073).
         """
-        import openvino as ov  # optional dependency (the `bench` extra)
-
         x = np.ascontiguousarray(batch, dtype=np.float32)
         compiled = self._compile(x.shape)
-        requests = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-        queue = ov.AsyncInferQueue(compiled, requests)
+        requests = [compiled.create_infer_request()
+                    for _ in range(int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))]
+        started = [0.0] * len(requests)
         latencies: list[float] = []
-        queue.set_callback(lambda _request, started: latencies.append(time.perf_counter() - started))
         start = time.perf_counter()
-        for _ in range(rounds * requests):
-            queue.start_async({0: x}, time.perf_counter())
-        queue.wait_all()
+        for round_ in range(rounds + 1):
+            for i, request in enumerate(requests):
+                if round_:
+                    request.wait()
+                    latencies.append(time.perf_counter() - started[i])
+                if round_ < rounds:
+                    started[i] = time.perf_counter()
+                    request.start_async({0: x})
         return time.perf_counter() - start, latencies
 
     def streams(self, shape: tuple[int, ...]) -> tuple[int, int]:
