@@ -10,6 +10,7 @@ import shlex
 import sys
 import tempfile
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -38,28 +39,37 @@ from segdeploy.data.synthetic import generate_cityscapes_like
 from segdeploy.data.variants import default_input_hw, get_variant
 from segdeploy.data.voc_aug import convert_voc_aug
 from segdeploy.demo import DemoConfig, run_demo
+from segdeploy.deploy.candidates import AUTO_BATCHES
+from segdeploy.deploy.run import DeployConfig, run_deploy
+from segdeploy.deploy.summary import print_summary
+from segdeploy.distributed import process_group
 from segdeploy.errors import GateFailed, SegdeployError
 from segdeploy.evaluation.confusion import ConfusionMatrix
-from segdeploy.evaluation.evaluate import evaluate_folder
+from segdeploy.evaluation.evaluate import evaluate_folder, save_confusion
 from segdeploy.evaluation.metrics import segmentation_metrics
 from segdeploy.export.accuracy_aware import AccuracyAwareConfig, quantize_accuracy_aware
 from segdeploy.export.onnx_export import MIN_ARGMAX_AGREEMENT, export_model
 from segdeploy.export.quantize import Int8Settings, quantize_int8
+from segdeploy.inference.identity import bin_inputs, dataset_inputs, infer_fingerprint
 from segdeploy.inference.inputs import items_from_bins, items_from_dataset
 from segdeploy.inference.runner import InferConfig, run_inference
+from segdeploy.inference.show import DEFAULT_OPACITY, write_overlays
 from segdeploy.models import MODELS, get_spec
 from segdeploy.reporting.atomic import write_json_atomic
 from segdeploy.reporting.report import metrics_json, nan_to_null
 from segdeploy.reporting.tables import (
     accuracy_ladder_table,
     class_delta_table,
+    e2e_ranks_table,
     e2e_table,
     engines_table,
     fallback_table,
     metrics_table,
     official_table,
+    ranks_table,
 )
 from segdeploy.reporting.zoo import models_table, zoo_rows
+from segdeploy.runtime.device import require_device
 from segdeploy.runtime.engine import make_backend
 from segdeploy.training.run import TrainConfig
 from segdeploy.training.train import train as train_model
@@ -70,6 +80,22 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 
 def demo(args: argparse.Namespace) -> int:
     run_demo(DemoConfig(out=args.out, images=args.images), console)
+    return 0
+
+
+def deploy(args: argparse.Namespace) -> int:
+    config = DeployConfig(model=args.model, checkpoint=args.checkpoint, data_root=args.data_root, out=args.out,
+                          split=args.split, images=args.images, max_drop=args.max_drop,
+                          engines=tuple(args.engines) if args.engines else None,
+                          batches=tuple(args.batch) if args.batch else AUTO_BATCHES, time_budget_min=args.time_budget,
+                          variant=args.variant, trust=args.trust_checkpoint, resume=args.resume,
+                          calib_images=args.calib_images,
+                          command_line=tuple(args.command_line))
+    result = run_deploy(config, log=console.print)
+    print_summary(console, result)
+    if result.chosen is None:
+        raise GateFailed.at("--max-drop", f"no candidate stayed within {args.max_drop:g} mIoU points of PyTorch fp32 "
+                                          f"(table above; report {result.report.html})")
     return 0
 
 
@@ -95,8 +121,9 @@ def inspect_checkpoint(args: argparse.Namespace) -> int:
 def preprocess(args: argparse.Namespace) -> int:
     result = preprocess_dataset(get_spec(args.model), args.data_root, args.split, args.out, args.info,
                                 variant=args.variant, skip_bad=args.skip_bad)
-    console.print(f"{result.written} images preprocessed ({result.already_done} already there) into {result.out_dir}; "
-                  f"info file {result.info_path}, geometry {result.index_path}")
+    removed = f", {result.removed} stale input files removed" if result.removed else ""
+    console.print(f"{result.written} images preprocessed ({result.already_done} unchanged and already there"
+                  f"{removed}) into {result.out_dir}; info file {result.info_path}, geometry {result.index_path}")
     _print_skipped(result.skipped, f"listed in {result.index_path}")
     return 0
 
@@ -126,39 +153,74 @@ def infer(args: argparse.Namespace) -> int:
     spec = get_spec(args.model)
     if args.evaluate and args.data_root is None:
         raise SegdeployError.at("--evaluate", "needs --data-root (labels are read from the dataset)")
+    if args.show_dir is not None and args.data_root is None:
+        raise SegdeployError.at("--show-dir", "needs --data-root (the overlays are drawn on the dataset's images)")
+    if args.opacity is not None and args.show_dir is None:
+        raise SegdeployError.at("--opacity", "only applies to --show-dir DIR")
     variant = get_variant(spec, args.variant)
     if args.data_root is not None:
         if args.logits:
             raise SegdeployError.at("--logits", "needs --input: with --data-root the variant's post-process "
                                                 "runs here and writes class maps at label resolution")
         items = items_from_dataset(spec, args.data_root, args.split, variant.name)
+        inputs, run_variant = dataset_inputs(args.data_root, args.split), variant.name
     else:
-        items = items_from_bins(args.input, args.input_size, args.info, default_input_hw(spec, variant))
-    backend = make_backend(spec, args.engine, args.onnx, args.checkpoint, args.trust_checkpoint, args.device)
-    config = InferConfig(output=args.output, batch=args.batch, outfmt=args.outfmt, keep_logits=args.logits,
-                         resume=args.resume, skip_bad=args.skip_bad)
-    confusion = ConfusionMatrix(spec.num_classes) if args.evaluate else None
-    result = run_inference(spec, backend, items, config, confusion=confusion)
-    console.print(f"{backend.name}: {result.written} images predicted, {result.skipped_done} already done, "
-                  f"{result.images_per_second:.2f} img/s -> {result.run_dir}")
-    if result.pipeline is not None and result.written:
-        console.print("\n".join(result.pipeline.lines()), markup=False, highlight=False)
-    if confusion is not None:
-        scored = f"{result.written} images scored while predicting (resumed images are not re-scored)"
-        console.print(metrics_table(segmentation_metrics(confusion), spec.classes, title=f"{spec.name}: {scored}"))
-    _print_skipped(result.skipped, f"listed in {result.run_dir}_summary.json")
+        default_hw = default_input_hw(spec, variant)
+        items = items_from_bins(args.input, args.input_size, args.info, default_hw)
+        inputs, run_variant = bin_inputs(args.input, args.input_size, args.info, default_hw), None
+    with process_group(args.device, timedelta(minutes=args.dist_timeout)) as info:  # 1 process without torchrun
+        backend = make_backend(spec, args.engine, args.onnx, args.checkpoint, args.trust_checkpoint, str(info.device),
+                               threads=args.threads or None, trt_calibration=args.trt_calibration,
+                               trt_cache=args.output / "tensorrt_engines")
+        config = InferConfig(output=args.output, batch=args.batch, outfmt=args.outfmt, keep_logits=args.logits,
+                             resume=args.resume, skip_bad=args.skip_bad)
+        # --device as given, not this rank's cuda:N: a run resumes with any number of processes
+        fingerprint = infer_fingerprint(spec.name, backend.name, args.device, args.checkpoint, args.onnx, run_variant,
+                                        args.outfmt, args.logits, args.batch, inputs, items)
+        confusion = ConfusionMatrix(spec.num_classes) if args.evaluate else None
+        result = run_inference(spec, backend, items, config, fingerprint, confusion=confusion, info=info)
+    if info.is_main:  # under torchrun every process returns here with the totals
+        _report_inference(spec, variant.name, backend.name, items, result, confusion)
+        if args.show_dir is not None:  # rank 0 draws every image's overlay from the files
+            opacity = DEFAULT_OPACITY if args.opacity is None else args.opacity
+            written = write_overlays(spec, items, result.run_dir, result.outputs, args.show_dir, opacity)
+            console.print(f"{written} overlays (opacity {opacity:g}) written to {args.show_dir}")
     return 0
+
+
+def _report_inference(spec, variant: str, engine: str, items, result, confusion: ConfusionMatrix | None) -> None:
+    console.print(f"{engine}: {result.written} images predicted, {result.skipped_done} already done, "
+                  f"{result.images_per_second:.2f} img/s -> {result.run_dir}")
+    if len(result.ranks) > 1:
+        console.print(ranks_table(result.ranks, title=f"{len(result.ranks)} processes"))
+    if result.pipeline is not None and result.pipeline.items:
+        lines = result.pipeline.lines() if len(result.ranks) < 2 else ["rank 0:", *result.pipeline.lines()]
+        console.print("\n".join(lines), markup=False, highlight=False)
+    if confusion is not None:
+        scored = sum(1 for item in items if item.label is not None and item.stem in result.outputs)
+        metrics = segmentation_metrics(confusion)
+        resumed = f" ({result.skipped_done} read back from the files of the resumed run)" if result.skipped_done else ""
+        title = f"{spec.name}: {scored} images scored{resumed}"
+        console.print(metrics_table(metrics, spec.classes, title=title))
+        out = result.run_dir / "metrics.json"
+        write_json_atomic(out, metrics_json(metrics, spec.classes, images=scored, images_total=len(items),
+                                            variant=variant, skipped=result.skipped,
+                                            confusion_matrix=confusion.to_json()))
+        console.print(f"metrics written to {out}")
+    _print_skipped(result.skipped, f"listed in {result.run_dir}_summary.json")
 
 
 def evaluate(args: argparse.Namespace) -> int:
     spec = get_spec(args.model)
     result = evaluate_folder(spec, args.pred, args.data_root, args.split, variant=args.variant,
-                             skip_bad=args.skip_bad, official=args.metric == "cityscapes")
+                             skip_bad=args.skip_bad, official=args.metric == "cityscapes",
+                             reduce_zero_label=args.reduce_zero_label)
     covered = f"{result.images} of {result.total} images" if result.skipped else f"{result.images} images"
     console.print(f"{spec.name}, variant {result.variant}: scored {covered} of {args.data_root} {args.split}")
     console.print(metrics_table(result.metrics, spec.classes, title=f"{spec.name}: {covered}"))
     extra = {"images": result.images, "images_total": result.total, "variant": result.variant,
-             "skipped": result.skipped}
+             "reduce_zero_label": args.reduce_zero_label, "skipped": result.skipped,
+             "confusion_matrix": result.confusion.to_json()}
     if result.official is not None:
 
         console.print(official_table(result.metrics, result.official, spec.classes))
@@ -166,7 +228,10 @@ def evaluate(args: argparse.Namespace) -> int:
     out = args.json or args.pred / "metrics.json"
     write_json_atomic(out, metrics_json(result.metrics, spec.classes, **extra))
     _print_skipped(result.skipped, f"listed in {out}")
-    console.print(f"metrics written to {out}")
+    saved = save_confusion(result.confusion, spec.classes, out.with_name(f"{out.stem}_confusion"), plot=args.plot,
+                           title=f"{spec.name}: {covered} of {args.split}")
+    console.print(f"metrics written to {out}; confusion matrix (rows label, columns prediction, last row/column "
+                  f"out of range) in {out.name} and {', '.join(str(p) for p in saved)}")
     return 0
 
 
@@ -176,6 +241,7 @@ def bench(args: argparse.Namespace) -> int:
         if wanted and args.data_root is None:
             raise SegdeployError.at(flag, "needs --data-root ROOT (labelled images to run the engines on)")
     engines = tuple(args.engine or ["onnxruntime" if args.onnx is not None else "torch"])
+    require_device(args.device, list(engines))  # before the minutes of exporting and timing
     config = BenchConfig(engines=engines, batches=tuple(args.batch), warmup=args.warmup, loop=args.loop,
                          checkpoint=args.checkpoint, trust=args.trust_checkpoint, onnx=args.onnx, device=args.device,
                          work_dir=args.work_dir, calib_root=args.calib_root, calib_split=args.calib_split,
@@ -186,6 +252,8 @@ def bench(args: argparse.Namespace) -> int:
                             args.data_root if args.accuracy or args.e2e else None)
     if args.e2e:
         return _bench_e2e(spec, config, args)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise SegdeployError.at("torchrun", "bench times one process; several share a dataset with --e2e")
     report = run_bench(spec, config, log=console.print)
     hw = report.input_hw
     console.print(engines_table(report, title=f"{spec.name} @ {hw[0]}x{hw[1]} ({report.gflops_per_sample:.1f} "
@@ -254,14 +322,22 @@ def quantize(args: argparse.Namespace) -> int:
 
 
 def _bench_e2e(spec, config, args: argparse.Namespace) -> int:
-    rows = run_e2e(spec, config, args.data_root, workers=args.workers, log=console.print)
+    with process_group(args.device, timedelta(minutes=args.dist_timeout)) as info:  # 1 process without torchrun
+        config = dataclasses.replace(config, device=str(info.device), show_progress=info.is_main)
+        rows = run_e2e(spec, config, args.data_root, workers=args.workers,
+                       log=console.print if info.is_main else lambda _: None, info=info)
+    if not info.is_main:
+        return 0
     for row in rows:
         console.print(f"{row.engine}, batch {row.batch}:", highlight=False)
         console.print("\n".join("  " + line for line in row.pipeline.lines()), markup=False, highlight=False)
     console.print(e2e_table(rows, title=f"{spec.name}: end to end vs pure inference, {config.input_hw[0]}x"
                                         f"{config.input_hw[1]}, {args.data_root}"))
+    if info.world_size > 1:
+        console.print(e2e_ranks_table(rows, title=f"{info.world_size} processes: images/s of each and of all"))
     if args.json:
-        write_json_atomic(args.json, {"model": spec.name, "e2e": [row.to_json() for row in rows]})
+        write_json_atomic(args.json, {"model": spec.name, "world_size": info.world_size,
+                                      "e2e": [row.to_json() for row in rows]})
     return 0
 
 

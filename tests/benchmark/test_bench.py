@@ -113,3 +113,23 @@ def test_e2e_reports_every_stage_next_to_pure_inference(work, capsys):
     assert [r["batch"] for r in rows] == [1, 2]
     assert all(r["e2e_images_per_s"] > 0 and r["pure_images_per_s"] > 0 for r in rows)
     assert rows[0]["mIoU"] == pytest.approx(rows[1]["mIoU"])  # the batch size does not change predictions
+
+
+def test_e2e_under_torchrun_reports_each_process_and_the_total(work, tmp_path, capsys, torchrun):
+    root, config, _, _ = work
+    args = ["bench", "--model", SPEC.name, "--engine", "onnxruntime", "--e2e", "--data-root", str(root / "data"),
+            "--batch", "1", "--warmup", "1", "--loop", "2", "--work-dir", str(config.work_dir)]
+    assert main(["--threads", "1", *args, "--json", str(tmp_path / "one.json")]) == 0
+    capsys.readouterr()
+    proc = torchrun(["--standalone", "--nproc-per-node", "2"], ["--threads", "1", *args, "--json", str(tmp_path / "two.json")])
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, out[-3000:]
+    (one,) = json.loads((tmp_path / "one.json").read_text())["e2e"]
+    result = json.loads((tmp_path / "two.json").read_text())
+    (two,) = result["e2e"]
+    assert result["world_size"] == 2 and [r["rank"] for r in two["ranks"]] == [0, 1]
+    assert two["pure_images_per_s"] == pytest.approx(sum(r["pure_images_per_s"] for r in two["ranks"]))
+    assert two["e2e_images_per_s"] > 0 and all(r["e2e_images_per_s"] > 0 for r in two["ranks"])
+    assert two["mIoU"] == one["mIoU"]  # the 3 images shared out over 2 processes, scored once each
+    assert "2 processes: images/s of each and of all" in out
+    assert not list(config.work_dir.glob(".e2e-*"))  # the throw-away predictions are removed

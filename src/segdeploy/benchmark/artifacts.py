@@ -12,6 +12,8 @@ A file's name carries a digest of the settings it was made with, so other settin
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -29,11 +31,13 @@ from segdeploy.export.accuracy_aware import AccuracyAwareConfig, quantize_accura
 from segdeploy.export.onnx_export import export_onnx, simplify_onnx
 from segdeploy.export.openvino_quantize import quantize_openvino_int8
 from segdeploy.export.quantize import Int8Settings, quantize_int8
+from segdeploy.export.tensorrt_calibration import TABLE_NAME, write_tensorrt_calibration
 from segdeploy.models.spec import ModelSpec
+from segdeploy.reporting.fingerprint import file_sha256
 
-FILE_KINDS = ("fp32", "slim", "fused", "int8", "int8_aware", "ov_int8")
+FILE_KINDS = ("fp32", "slim", "fused", "int8", "int8_aware", "ov_int8", "trt_table")
 # what each file is made from (the files it needs first)
-_NEEDS = {"slim": {"fp32"}, "int8": {"slim"}, "int8_aware": {"slim"}, "ov_int8": {"fp32"}}
+_NEEDS = {"slim": {"fp32"}, "int8": {"slim"}, "int8_aware": {"slim"}, "ov_int8": {"fp32"}, "trt_table": {"fp32"}}
 ATTENTION_OPSET = 23  # the first opset with the Attention op
 
 
@@ -45,7 +49,9 @@ class EngineFiles:
     int8: Path | None = None
     int8_aware: Path | None = None
     ov_int8: Path | None = None  # an OpenVINO IR (.xml + .bin)
+    trt_table: Path | None = None  # TensorRT int8 calibration table of the fp32 file
     ort_cache: Path | None = None  # folder for ONNX Runtime's optimised-graph files
+    trt_cache: Path | None = None  # folder for TensorRT's engines
     fallback_report: Path | None = None  # the int8-aware file's fallback steps (JSON)
 
 
@@ -65,20 +71,12 @@ class FileRecipe:
 def weights_tag(spec: ModelSpec, checkpoint: Path | None, onnx: Path | None, hw: tuple[int, int]) -> str:
     """A file-name stem naming what the files were made from, so a changed checkpoint is never reused."""
     if onnx is not None:
-        source = f"{Path(onnx).stem}-{_short_hash(Path(onnx))}"
+        source = f"{Path(onnx).stem}-{file_sha256(onnx)[:10]}"
     elif checkpoint is not None:
-        source = f"{Path(checkpoint).stem}-{_short_hash(Path(checkpoint))}"
+        source = f"{Path(checkpoint).stem}-{file_sha256(checkpoint)[:10]}"
     else:
         source = "seed0"  # random weights drawn under a fixed seed: the same on every run
     return f"{spec.name}_{hw[0]}x{hw[1]}_{source}"
-
-
-def _short_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:10]
 
 
 def _digest(*parts: object) -> str:
@@ -104,6 +102,7 @@ def prepare_files(model: Callable[[], nn.Module], hw: tuple[int, int], work_dir:
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     need = files_with_prerequisites(need)
+    recipe = dataclasses.replace(recipe, calibration=functools.cache(recipe.calibration))  # one load for all
     calib = _digest(recipe.calibration_key, recipe.method)
     paths = {
         "fp32": Path(onnx) if onnx is not None else work_dir / f"{tag}_fp32.onnx",
@@ -112,6 +111,7 @@ def prepare_files(model: Callable[[], nn.Module], hw: tuple[int, int], work_dir:
         "int8": work_dir / f"{tag}_int8_{recipe.method}_{calib}.onnx",
         "int8_aware": work_dir / f"{tag}_int8aware_{_digest(calib, recipe.validation_key, recipe.max_drop)}.onnx",
         "ov_int8": work_dir / f"{tag}_ov-int8_{_digest(recipe.calibration_key)}.xml",
+        "trt_table": work_dir / f"{tag}_trt_calibration_{_digest(recipe.calibration_key)}" / TABLE_NAME,
     }
     made = {kind: paths[kind] for kind in FILE_KINDS if kind in need}
     for kind, path in made.items():  # FILE_KINDS order: prerequisites first
@@ -138,8 +138,13 @@ def prepare_files(model: Callable[[], nn.Module], hw: tuple[int, int], work_dir:
             batches = recipe.calibration()
             log(f"OpenVINO int8 (NNCF post-training quantisation) calibrated on {len(batches)} images -> {path.name}")
             quantize_openvino_int8(made["fp32"], path, batches)
+        elif kind == "trt_table":
+            batches = recipe.calibration()
+            log(f"TensorRT int8 calibration table (min/max) of {len(batches)} images -> {path}")
+            write_tensorrt_calibration(made["fp32"], path.parent, batches)
     report = made["int8_aware"].with_suffix(".fallback.json") if "int8_aware" in made else None
-    return EngineFiles(**made, ort_cache=work_dir / "ort_optimized", fallback_report=report)
+    return EngineFiles(**made, ort_cache=work_dir / "ort_optimized", trt_cache=work_dir / "tensorrt_engines",
+                       fallback_report=report)
 
 
 def _make_int8_aware(slim: Path, out: Path, recipe: FileRecipe, log: Callable[[str], None]) -> None:

@@ -45,6 +45,16 @@ ENGINES: dict[str, EngineKind] = {
                                            "THROUGHPUT"),
     "openvino-int8-throughput": EngineKind("openvino", "ov_int8", "int8", "OpenVINO CPU, NNCF int8 IR, THROUGHPUT "
                                            "hint", True, "THROUGHPUT"),
+    "onnxruntime-trt-fp16": EngineKind("onnxruntime", "fp32", "fp16", "ONNX Runtime's TensorRT provider, fp16 "
+                                       "engines of the fp32 file", True),
+    "onnxruntime-trt-int8": EngineKind("onnxruntime", "trt_table", "int8", "ONNX Runtime's TensorRT provider, int8 "
+                                       "engines of the fp32 file (fp16 where int8 has no kernel), calibrated on the "
+                                       "images of the int8 QDQ file", True),
 }
+# Engines that run on a CUDA device only (`--device cuda[:N]`); elsewhere their rows say so.
+CUDA_ENGINES = frozenset({"torch-fp16", "onnxruntime-trt-fp16", "onnxruntime-trt-int8"})
+# What `segdeploy infer` runs: a checkpoint (torch*) or one given ONNX file (onnxruntime*, openvino).
+# "onnxruntime" uses the CPU or the CUDA provider after --device.
+INFER_ENGINES = ("torch", "torch-fp16", "onnxruntime", "onnxruntime-trt-fp16", "onnxruntime-trt-int8", "openvino")
 # The accuracy ladder: each rung is the previous file with one more transform.
 LADDER = ("torch", "onnxruntime", "onnxruntime-slim", "onnxruntime-int8")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import gc
 import math
 from dataclasses import asdict, dataclass, field
@@ -154,7 +153,7 @@ def run_bench(spec: ModelSpec, config: BenchConfig, log=print, tiny: bool = Fals
     hw = config.input_hw or (config.onnx and onnx_static_hw(config.onnx)) or default_input_hw(spec, tiny)
     build = model_factory(spec, config.checkpoint, config.trust, tiny)
     runnable = [n for n in config.engines if _unavailable(n, config) is None]
-    files = prepare_engine_files(spec, config, hw, build, files_needed(runnable), log, tiny)
+    files = prepare_engine_files(spec, config, hw, build, files_needed(runnable, config.device), log, tiny)
     flops = spec_flops(spec, hw, tiny)
     peak = measure_matmul_peak(config.peak_n)
     log(f"matmul peaks: fp32 {peak.gflops:.0f} GFLOP/s ({peak.library} sgemm {peak.n}x{peak.n}, "
@@ -187,7 +186,6 @@ def prepare_engine_files(spec: ModelSpec, config: BenchConfig, hw: tuple[int, in
                          tiny: bool = False):
     tag = weights_tag(spec, config.checkpoint, config.onnx, hw) + ("_tiny" if tiny else "")
 
-    @functools.cache  # the int8 files of one run share their calibration images
     def calibration() -> list[np.ndarray]:
         return calibration_batches(spec, hw, config.calib_images, config.calib_root, config.calib_split,
                                    config.work_dir / "calibration")
@@ -274,7 +272,7 @@ def score_ladder(spec: ModelSpec, config: BenchConfig, images: np.ndarray, label
         elif name != "torch":
             log(f"accuracy: {name} {reason}")
     build = model_factory(spec, config.checkpoint, config.trust, tiny)
-    files = prepare_engine_files(spec, config, hw, build, files_needed(names), log, tiny)
+    files = prepare_engine_files(spec, config, hw, build, files_needed(names, config.device), log, tiny)
     reference = build_engine("torch", build, files, images[:1], config.device).backend
     ref = reference_logits(spec, reference, images)
     if labels is None:

@@ -62,12 +62,16 @@ def _time_one(backend: Backend, x: np.ndarray, warmup: int, loop: int, show_prog
             backend(x)
             latencies.append(time.perf_counter() - start)
             advance(1)
-    ms = np.array(latencies) * 1000.0
+    return timing_from_latencies(backend.name, len(x), latencies, float(len(x) * loop / np.sum(latencies)))
+
+
+def timing_from_latencies(engine: str, batch: int, latencies_s: list[float], samples_per_s: float) -> BatchTiming:
+    """The row of `len(latencies_s)` timed calls of `batch` samples each (latencies in seconds)."""
+    ms = np.array(latencies_s) * 1000.0
     return BatchTiming(
-        engine=backend.name, batch=len(x), status="ok",
-        samples_per_s=float(len(x) * loop / np.sum(latencies)),
+        engine=engine, batch=batch, status="ok", samples_per_s=samples_per_s,
         mean_ms=float(ms.mean()), p50_ms=float(np.percentile(ms, 50)), p90_ms=float(np.percentile(ms, 90)),
-        p99_ms=float(np.percentile(ms, 99)), loops=loop)
+        p99_ms=float(np.percentile(ms, 99)), loops=len(latencies_s))
 
 
 def _time_async(backend, x: np.ndarray, warmup: int, loop: int) -> BatchTiming:
@@ -76,8 +80,4 @@ def _time_async(backend, x: np.ndarray, warmup: int, loop: int) -> BatchTiming:
     if warmup:
         backend.run_async(x, warmup)
     wall, latencies = backend.run_async(x, loop)
-    ms = np.array(latencies) * 1000.0
-    return BatchTiming(
-        engine=backend.name, batch=len(x), status="ok", samples_per_s=float(len(x) * len(latencies) / wall),
-        mean_ms=float(ms.mean()), p50_ms=float(np.percentile(ms, 50)), p90_ms=float(np.percentile(ms, 90)),
-        p99_ms=float(np.percentile(ms, 99)), loops=len(latencies))
+    return timing_from_latencies(backend.name, len(x), latencies, float(len(x) * len(latencies) / wall))

@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from segdeploy.data.images import save_label_png
+from segdeploy.data.textfile import read_text_file
 from segdeploy.errors import SegdeployError
 from segdeploy.reporting.atomic import write_atomic, write_bytes_atomic, write_text_atomic
 
@@ -69,7 +70,7 @@ def read_info(path: str | Path) -> list[InfoEntry]:
     if not path.is_file():
         raise SegdeployError.at(path, "no such file")
     entries = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(read_text_file(path).splitlines(), start=1):
         fields = line.split()
         if not fields:
             continue

@@ -28,3 +28,12 @@ def read_label(dataset: str, sample: Sample) -> np.ndarray:
     if sample.label_path is None:
         raise SegdeployError.at(sample.image_path, "this image has no label file")
     return read_index_png(sample.label_path)  # VOC palette PNGs store the class index
+
+
+def read_label_of_size(dataset: str, sample: Sample, image_hw: tuple[int, int]) -> np.ndarray:
+    """`read_label`, refusing a label whose size is not its image's (one line naming the label file)."""
+    label = read_label(dataset, sample)
+    if label.shape != tuple(image_hw):
+        raise SegdeployError.at(sample.label_path, f"label is {label.shape[0]}x{label.shape[1]} but its image "
+                                                   f"{sample.image_path.name} is {image_hw[0]}x{image_hw[1]}")
+    return label

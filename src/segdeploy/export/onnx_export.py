@@ -56,9 +56,11 @@ def export_onnx(model: nn.Module, out: str | Path, input_shape: tuple[int, int, 
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.stem}.")) / out.name
     try:
         with _quiet_exporter():
-            torch.onnx.export(model, (example,), str(tmp), dynamo=True, opset_version=opset,
-                              input_names=["input"], output_names=["output"], dynamic_shapes=dynamic_shapes,
-                              external_data=False)
+            program = torch.onnx.export(model, (example,), str(tmp), dynamo=True, opset_version=opset,
+                                        input_names=["input"], output_names=["output"],
+                                        dynamic_shapes=dynamic_shapes, external_data=False)
+        if dynamic_batch:
+            _check_batch_axis_dynamic(program, out)
         if simplify:
             simplify_onnx(tmp, tmp)
         onnx.checker.check_model(str(tmp), full_check=True)
@@ -71,6 +73,15 @@ def export_onnx(model: nn.Module, out: str | Path, input_shape: tuple[int, int, 
         tmp.unlink(missing_ok=True)
         tmp.parent.rmdir()
     return out
+
+
+def _check_batch_axis_dynamic(program: torch.onnx.ONNXProgram, out: Path) -> None:
+    """torch.onnx, when the model's code specialises a dynamic axis, quietly exports it fixed
+    (it applies torch.export's suggested fix): a `--dynamic-batch` file must really have one."""
+    batch = program.model.graph.inputs[0].shape[0]
+    if isinstance(batch, int):
+        raise SegdeployError.at(out, f"--dynamic-batch: the exporter fixed the batch axis to {batch} because an "
+                                     "operation in the model specialises it (a bug in the model's export path)")
 
 
 def _forward_arg_name(model: nn.Module) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 
 from segdeploy.data.binio import list_input_bins, read_info, read_input_bin
 from segdeploy.data.cityscapes import Sample
-from segdeploy.data.datasets import list_samples, read_label
+from segdeploy.data.datasets import list_samples, read_label_of_size
 from segdeploy.data.images import read_rgb
 from segdeploy.data.variants import Geometry, get_variant, make_inputs
 from segdeploy.errors import SegdeployError
@@ -34,14 +34,15 @@ class InputItem:
     """One sample to predict: its output stem, where it comes from, and how to prepare it.
 
     Reading (I/O) and preparing (decode, resize, normalise) are separate so the pipeline can time
-    and overlap them; `label`, when known, gives the (H, W) ground truth for scoring while predicting.
+    and overlap them; `label`, when known, gives the (H, W) ground truth of an image of size
+    (H, W) for scoring while predicting (a label of another size is an error naming its file).
     """
 
     stem: str
     source: Path | None
     read: Callable[[], object]
     prepare: Callable[[object], Prepared]
-    label: Callable[[], np.ndarray] | None = None
+    label: Callable[[tuple[int, int]], np.ndarray] | None = None
 
     def load(self) -> Prepared:
         return self.prepare(self.read())
@@ -53,7 +54,7 @@ def items_from_dataset(spec: ModelSpec, root: Path, split: str, variant: str | N
 
     def item(sample: Sample) -> InputItem:
         path = sample.image_path
-        label = None if sample.label_path is None else (lambda: read_label(spec.dataset, sample))
+        label = None if sample.label_path is None else (lambda hw: read_label_of_size(spec.dataset, sample, hw))
         return InputItem(sample.stem, path, read=lambda: _read_bytes(path),
                          prepare=lambda data: Prepared(*make_inputs(spec, chosen, read_rgb(path, data))),
                          label=label)

@@ -29,7 +29,7 @@ class OnnxRuntimeBackend:
         path = Path(path)
         if not path.is_file():
             raise SegdeployError.at(path, "ONNX file not found")
-        self.name = name
+        self.name, self.path = name, path
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or physical_cores()
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -45,12 +45,18 @@ class OnnxRuntimeBackend:
             if optimized_cache is not None:
                 options.optimized_model_filepath = str(optimized_cache)
         available = ort.get_available_providers()
-        chosen = [p for p in (providers or ["CPUExecutionProvider"]) if p in available] or ["CPUExecutionProvider"]
+        chosen = ([p for p in (providers or ["CPUExecutionProvider"]) if _provider_name(p) in available]
+                  or ["CPUExecutionProvider"])
         try:
             self.session = ort.InferenceSession(str(source), options, providers=chosen)
         except Exception as err:  # ORT raises its own exception types for a bad file
             raise SegdeployError.at(source, f"ONNX Runtime cannot load it: {str(err).splitlines()[0][:200]}") from err
-        inp = self.session.get_inputs()[0]
+        wanted = _provider_name(chosen[0])
+        if wanted not in self.session.get_providers():  # ORT falls back to the CPU with a mere warning
+            raise SegdeployError.at(path, f"ONNX Runtime could not start {wanted} (it fell back to "
+                                          f"{', '.join(self.session.get_providers())}): check the CUDA/cuDNN "
+                                          "libraries, or use --device cpu")
+        inp = _image_input(self.session, path)
         self.input_name = inp.name
         self.output_name = self.session.get_outputs()[0].name
         batch, _, height, width = inp.shape
@@ -61,3 +67,34 @@ class OnnxRuntimeBackend:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         feed = {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)}
         return self.session.run([self.output_name], feed)[0]
+
+    def check_logits_of(self, num_classes: int, model: str) -> None:
+        """Refuse a file whose first output is not (N, num_classes, H, W) logits: another model's export."""
+        out = self.session.get_outputs()[0]
+        channels = out.shape[1] if len(out.shape) == 4 else None
+        if len(out.shape) != 4 or (isinstance(channels, int) and channels != num_classes):
+            raise SegdeployError.at(self.path, f"outputs {_shape_text(out.shape)}, but {model} predicts "
+                                               f"(N, {num_classes}, H, W) logits: is it another model's file?")
+
+
+def _provider_name(provider: str | tuple[str, dict]) -> str:
+    return provider if isinstance(provider, str) else provider[0]
+
+
+def _image_input(session: ort.InferenceSession, path: Path):
+    """The one input, an (N, 3, H, W) float tensor; any name is fine (it is read from the file)."""
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        names = ", ".join(f"{i.name} {_shape_text(i.shape)}" for i in inputs)
+        raise SegdeployError.at(path, f"has {len(inputs)} inputs ({names}); segdeploy feeds one (N, 3, H, W) "
+                                      "image batch")
+    inp = inputs[0]
+    channels = inp.shape[1] if len(inp.shape) == 4 else None
+    if len(inp.shape) != 4 or (isinstance(channels, int) and channels != 3) or inp.type != "tensor(float)":
+        raise SegdeployError.at(path, f"input {inp.name} is {inp.type} {_shape_text(inp.shape)}; segdeploy feeds "
+                                      "float32 (N, 3, H, W) image batches")
+    return inp
+
+
+def _shape_text(shape: list) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ")"

@@ -12,6 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from segdeploy.errors import SegdeployError
+from segdeploy.runtime.device import require_torch_device
+
 # autocast dtype of each reduced precision; fp32 runs without autocast
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -38,8 +41,11 @@ class TorchBackend:
 
     def __init__(self, model: nn.Module, device: str = "cpu", options: TorchOptions | None = None,
                  name: str | None = None) -> None:
+        require_torch_device(device)
         self.options = options or TorchOptions()
         self.device = torch.device(device)
+        if self.options.precision == "fp16" and self.device.type != "cuda":
+            raise SegdeployError.at(f"--device {device}", "fp16 autocast runs on CUDA devices: use --device cuda[:N]")
         self.memory_format = torch.channels_last if self.options.channels_last else torch.contiguous_format
         self.model = model.eval().to(self.device, memory_format=self.memory_format)
         # dynamic=False: one specialised graph per batch size (the warm-up pays each compile) instead of
