@@ -27,6 +27,7 @@ from segdeploy.argtypes import (
 )
 from segdeploy.benchmark.catalog import ENGINES, INFER_ENGINES
 from segdeploy.errors import EXIT_USER_ERROR, run_and_report
+from segdeploy.export.quantize import CALIBRATION_METHODS
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (one-line help, example)
@@ -57,8 +58,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("engines side by side: pure-inference throughput, latency, × torch, share of the matmul peak; "
               "--accuracy gates each against PyTorch fp32",
               "segdeploy bench --model fastscnn_cityscapes --checkpoint best_model.pth "
-              "--engine torch,torch-opt,onnxruntime,onnxruntime-int8,openvino --batch 1,4 --warmup 2 --loop 20 "
-              "--accuracy --data-root data/synth --input-size 256x512"),
+              "--engine torch,torch-bf16,onnxruntime,onnxruntime-int8,onnxruntime-int8-aware,openvino-int8 "
+              "--batch 1,4 --warmup 2 --loop 20 --accuracy --data-root data/synth --input-size 256x512"),
+    "quantize": ("static int8 QDQ of an fp32 ONNX file; with --max-drop, keep the most sensitive nodes in float "
+                 "until its mIoU loss on labelled images is within the budget",
+                 "segdeploy quantize --model fastscnn_cityscapes --onnx fastscnn.onnx --out fastscnn_int8.onnx "
+                 "--calib-root data/cityscapes --calibration entropy --max-drop 0.5 --data-root data/cityscapes"),
     "train": ("train a model with its spec's recipe, on 1..N processes and nodes under torchrun",
               "torchrun --nproc-per-node 2 -m segdeploy train --model fcn_r50_d8_voc --data-root data/VOC2012 "
               "--work-dir runs/fcn --init-backbone resnet50_v1c.pth --amp"),
@@ -331,8 +336,7 @@ def _args_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=output_file, help="write the results as JSON here")
     p.add_argument("--work-dir", type=output_dir, default=Path("bench_out"),
                    help="exported, simplified and int8 files and ONNX Runtime's optimised graphs, reused")
-    p.add_argument("--calib-root", type=existing_dir, help="dataset for int8 calibration (default: synthetic scenes)")
-    p.add_argument("--calib-images", type=positive_int, default=8, help="int8 calibration images")
+    _calibration(p)
     p.add_argument("--accuracy", action="store_true",
                    help="also score every engine vs PyTorch fp32 on --data-root: the ladder fp32 ONNX, "
                         "simplified, int8")
@@ -340,7 +344,10 @@ def _args_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="val")
     p.add_argument("--images", type=positive_int, default=20, help="images scored by --accuracy")
     p.add_argument("--max-drop", type=nonnegative_float, default=0.5,
-                   help="mIoU points an engine may lose vs PyTorch fp32 before it is marked failed")
+                   help="mIoU points an engine may lose vs PyTorch fp32 before it is marked failed; also the "
+                        "budget of onnxruntime-int8-aware")
+    p.add_argument("--fallback-split", help="split of --data-root onnxruntime-int8-aware keeps its budget on "
+                                            "(default: --split, the scored images themselves)")
     p.add_argument("--e2e", action="store_true",
                    help="end to end on --data-root: read, decode, infer, post-process and score overlapped, "
                         "per-stage throughput, next to the same engine's pure inference")
@@ -354,6 +361,32 @@ def _pipeline_workers(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=workers_arg, default=None, metavar="auto|threads:N|processes:N",
                    help="who reads and decodes ahead of the engine (default auto: sized from the first batch's "
                         "measured costs, processes where decoding holds the GIL; the run says why)")
+
+
+def _calibration(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--calib-root", type=existing_dir, help="dataset for int8 calibration (default: synthetic scenes)")
+    p.add_argument("--calib-split", default="train", help="its split (not the scored one: that would flatter int8)")
+    p.add_argument("--calib-images", type=positive_int, default=8, help="int8 calibration images")
+    p.add_argument("--calibration", choices=CALIBRATION_METHODS, default="minmax",
+                   help="how activation ranges are chosen: min/max seen, entropy (KL), or the 99.999th percentile")
+
+
+def _args_quantize(p: argparse.ArgumentParser) -> None:
+    _model(p)
+    p.add_argument("--onnx", type=existing_file, required=True, help="the fp32 ONNX file (from `segdeploy export`)")
+    p.add_argument("--out", type=output_file, required=True, help="the int8 ONNX file to write")
+    p.add_argument("--input-size", type=size_arg, help="HxW of calibration and validation images (default: the "
+                                                       "file's static size)")
+    _calibration(p)
+    p.add_argument("--max-drop", type=nonnegative_float,
+                   help="accuracy-aware: mIoU points the int8 file may lose vs the fp32 file on --data-root")
+    p.add_argument("--data-root", type=existing_dir, help="labelled images for --max-drop")
+    p.add_argument("--split", default="val")
+    p.add_argument("--images", type=positive_int, default=20, help="validation images for --max-drop")
+    p.add_argument("--group-size", type=nonnegative_int, default=0,
+                   help="nodes put back in float per step (0: a tenth of the quantisable ones)")
+    p.add_argument("--max-steps", type=positive_int, default=10, help="fallback steps at most")
+    p.add_argument("--json", type=output_file, help="the fallback report (default: OUT with .fallback.json)")
 
 
 def engine_list(text: str) -> list[str]:

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
+import shlex
 import sys
+import tempfile
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 
 from rich.console import Console
 
-from segdeploy.benchmark.compare import THROUGHPUT_NOTE, BenchConfig, bench_input_hw, run_accuracy, run_bench
+from segdeploy.benchmark.accuracy import labelled_images
+from segdeploy.benchmark.artifacts import calibration_batches
+from segdeploy.benchmark.compare import (
+    THROUGHPUT_NOTE,
+    BenchConfig,
+    bench_input_hw,
+    onnx_static_hw,
+    run_accuracy,
+    run_bench,
+)
 from segdeploy.benchmark.e2e import run_e2e
 from segdeploy.checkpoints import (
     compare_keys,
@@ -36,8 +48,10 @@ from segdeploy.errors import GateFailed, SegdeployError
 from segdeploy.evaluation.confusion import ConfusionMatrix
 from segdeploy.evaluation.evaluate import evaluate_folder, save_confusion
 from segdeploy.evaluation.metrics import segmentation_metrics
+from segdeploy.export.accuracy_aware import AccuracyAwareConfig, quantize_accuracy_aware
 from segdeploy.export.fold import export_folded
 from segdeploy.export.onnx_export import MIN_ARGMAX_AGREEMENT, export_model
+from segdeploy.export.quantize import Int8Settings, quantize_int8
 from segdeploy.inference.identity import bin_inputs, dataset_inputs, infer_fingerprint
 from segdeploy.inference.inputs import items_from_bins, items_from_dataset
 from segdeploy.inference.runner import InferConfig, run_inference
@@ -53,6 +67,7 @@ from segdeploy.reporting.tables import (
     e2e_stage_table,
     e2e_table,
     engines_table,
+    fallback_table,
     metrics_table,
     official_table,
     ranks_table,
@@ -253,8 +268,10 @@ def bench(args: argparse.Namespace) -> int:
     require_device(args.device, list(engines))  # before the minutes of exporting and timing
     config = BenchConfig(engines=engines, batches=tuple(args.batch), warmup=args.warmup, loop=args.loop,
                          checkpoint=args.checkpoint, trust=args.trust_checkpoint, onnx=args.onnx, device=args.device,
-                         work_dir=args.work_dir, calib_root=args.calib_root, calib_images=args.calib_images,
-                         split=args.split)
+                         work_dir=args.work_dir, calib_root=args.calib_root, calib_split=args.calib_split,
+                         calib_images=args.calib_images, calibration=args.calibration, split=args.split,
+                         fallback_root=args.data_root, fallback_split=args.fallback_split or args.split,
+                         fallback_images=args.images, max_drop=args.max_drop)
     config = bench_input_hw(spec, config, args.input_size,
                             args.data_root if args.accuracy or args.e2e else None)
     if args.e2e:
@@ -273,7 +290,8 @@ def bench(args: argparse.Namespace) -> int:
     console.print(THROUGHPUT_NOTE, highlight=False)
     for row in {r.timing.engine: r for r in report.rows if r.detail}.values():
         console.print(f"  {row.timing.engine}: {row.detail}", highlight=False)
-    result = report.to_json()
+    result = {"command": shlex.join(["segdeploy", *sys.argv[1:]]), **report.to_json()}
+    _print_fallback(config, report.rows, result)
     if args.accuracy:
         accuracy = run_accuracy(spec, config, args.data_root, hw, args.max_drop, args.images, report.torch_options,
                                 log=console.print)
@@ -287,6 +305,47 @@ def bench(args: argparse.Namespace) -> int:
     if args.accuracy and accuracy.failed():
         raise GateFailed.at("--max-drop", f"{', '.join(accuracy.failed())} lost more than {args.max_drop:g} "
                                               "mIoU points against PyTorch fp32 (table above)")
+    return 0
+
+
+def _print_fallback(config: BenchConfig, rows, result: dict) -> None:
+    """The accuracy-aware int8 file's fallback steps, when it ran (its report sits beside the file)."""
+    ran = [r for r in rows if r.timing.engine == "onnxruntime-int8-aware" and r.timing.status == "ok"]
+    if not ran:
+        return
+    report = config.work_dir / ran[0].detail
+    fallback = json.loads(report.with_suffix(".fallback.json").read_text())
+    console.print(fallback_table(fallback, title=f"accuracy-aware int8: fallback steps ({report.name})"))
+    result["fallback"] = fallback
+
+
+def quantize(args: argparse.Namespace) -> int:
+    spec = get_spec(args.model)
+    hw = args.input_size or onnx_static_hw(args.onnx)
+    if hw is None:
+        raise SegdeployError.at("--input-size", f"{args.onnx} has a dynamic input size: pass --input-size HxW")
+    with tempfile.TemporaryDirectory(prefix="segdeploy-calibration-") as synthetic:  # without --calib-root
+        calibration = calibration_batches(spec, hw, args.calib_images, args.calib_root, args.calib_split,
+                                          Path(synthetic))
+    if args.max_drop is None:
+        quantize_int8(args.onnx, args.out, calibration, Int8Settings(args.calibration))
+        console.print(f"int8 ({args.calibration}, {len(calibration)} calibration images) written to {args.out}")
+        return 0
+    if args.data_root is None:
+        raise SegdeployError.at("--max-drop", "needs --data-root ROOT (labelled images to keep the budget on)")
+    images, labels = labelled_images(spec, args.data_root, args.split, hw, args.images)
+    config = AccuracyAwareConfig(args.onnx, args.out, max_drop=args.max_drop, calibration=args.calibration,
+                                 group_size=args.group_size, max_steps=args.max_steps)
+    result = quantize_accuracy_aware(spec, config, calibration, images, labels, log=console.print)
+    report = result.to_json()
+    console.print(fallback_table(report, title=f"accuracy-aware int8 on {len(images)} {args.split} images of "
+                                               f"{args.data_root}, Δ vs the fp32 file"))
+    if args.json:
+        write_json_atomic(args.json, report)
+    console.print(f"int8 written to {result.path}; fallback report {args.json or result.path.with_suffix('.fallback.json')}")
+    if not result.within_budget:
+        raise GateFailed.at("--max-drop", f"still {-result.steps[-1].d_mIoU:.3f} mIoU points below the fp32 file with "
+                                          f"{len(result.float_nodes)} of {result.quantisable_nodes} nodes in float")
     return 0
 
 

@@ -61,5 +61,5 @@ def test_no_file_is_made_for_a_cuda_engine_off_cuda():
 def test_fp16_autocast_is_refused_on_the_cpu():
     spec = MODELS["fastscnn_cityscapes"]
     with pytest.raises(SegdeployError, match="fp16 autocast runs on CUDA"):
-        TorchBackend(spec.build(**spec.tiny), device="cpu", options=TorchOptions(fp16=True))
-    assert TorchOptions(fp16=True).label == "fp16"
+        TorchBackend(spec.build(**spec.tiny), device="cpu", options=TorchOptions(precision="fp16"))
+    assert TorchOptions(precision="fp16").label == "fp16"

@@ -76,29 +76,37 @@ def labelled_images(spec: ModelSpec, data_root: Path, split: str, hw: tuple[int,
 def score_engines(spec: ModelSpec, reference: Backend, engines: list[Backend], images: np.ndarray,
                   labels: list[np.ndarray], max_drop: float = DEFAULT_MAX_DROP, batch: int = 1
                   ) -> tuple[SegMetrics, list[EngineAccuracy]]:
-    """Metrics of `reference` and of each engine vs it, image batch by image batch (all engines live)."""
-    cms = [ConfusionMatrix(spec.num_classes) for _ in range(len(engines) + 1)]
-    agree = np.zeros(len(engines))
-    max_dlogit = np.zeros(len(engines))
-    pixels = 0
-    for start in range(0, len(images), batch):
-        x = images[start:start + batch]
-        ref = predict_logits(spec, reference, x)  # (N, C, H, W)
-        ref_pred = ref.argmax(1)
-        pixels += ref_pred.size
-        for pred, label in zip(ref_pred, labels[start:start + batch]):
-            cms[0].update(pred, label)
-        for i, engine in enumerate(engines):
-            logits = predict_logits(spec, engine, x)
-            pred = logits.argmax(1)
-            agree[i] += np.count_nonzero(pred == ref_pred)
-            max_dlogit[i] = max(max_dlogit[i], float(np.abs(logits - ref).max()))
-            for p, label in zip(pred, labels[start:start + batch]):
-                cms[i + 1].update(p, label)
-    base = segmentation_metrics(cms[0])
-    results = [_versus(engine.name, segmentation_metrics(cm), base, agree[i] / pixels, max_dlogit[i], max_drop)
-               for i, (engine, cm) in enumerate(zip(engines, cms[1:]))]
-    return base, results
+    """Metrics of `reference` and of each engine vs it, on the same images."""
+    ref = reference_logits(spec, reference, images, batch)
+    base = prediction_metrics(spec, [r.argmax(1) for r in ref], labels)
+    return base, [score_engine(spec, engine, images, labels, ref, base, max_drop, batch) for engine in engines]
+
+
+def reference_logits(spec: ModelSpec, reference: Backend, images: np.ndarray, batch: int = 1) -> list[np.ndarray]:
+    """The reference's logits, batch by batch: kept, so engines can be scored one at a time."""
+    return [predict_logits(spec, reference, images[start:start + batch]) for start in range(0, len(images), batch)]
+
+
+def score_engine(spec: ModelSpec, engine: Backend, images: np.ndarray, labels: list[np.ndarray],
+                 reference: list[np.ndarray], base: SegMetrics, max_drop: float = DEFAULT_MAX_DROP,
+                 batch: int = 1) -> EngineAccuracy:
+    """One engine vs the reference's logits (`reference_logits`) and metrics."""
+    preds, agree, pixels, max_dlogit = [], 0, 0, 0.0
+    for i, ref in enumerate(reference):
+        logits = predict_logits(spec, engine, images[i * batch:(i + 1) * batch])  # (N, C, H, W)
+        pred = logits.argmax(1)
+        preds.append(pred)
+        agree += np.count_nonzero(pred == ref.argmax(1))
+        pixels += pred.size
+        max_dlogit = max(max_dlogit, float(np.abs(logits - ref).max()))
+    return _versus(engine.name, prediction_metrics(spec, preds, labels), base, agree / pixels, max_dlogit, max_drop)
+
+
+def prediction_metrics(spec: ModelSpec, preds: list[np.ndarray], labels: list[np.ndarray]) -> SegMetrics:
+    cm = ConfusionMatrix(spec.num_classes)
+    for pred, label in zip((p for batch in preds for p in batch), labels):
+        cm.update(pred, label)
+    return segmentation_metrics(cm)
 
 
 def _versus(name: str, m: SegMetrics, base: SegMetrics, agreement: float, max_dlogit: float,

@@ -12,17 +12,24 @@ import numpy as np
 import onnx
 import torch
 
-from segdeploy.benchmark.accuracy import labelled_images, score_engines
-from segdeploy.benchmark.artifacts import calibration_batches, prepare_files, weights_tag
-from segdeploy.benchmark.catalog import LADDER
+from segdeploy.benchmark.accuracy import (
+    DEFAULT_MAX_DROP,
+    labelled_images,
+    prediction_metrics,
+    reference_logits,
+    score_engine,
+)
+from segdeploy.benchmark.artifacts import FileRecipe, calibration_batches, prepare_files, weights_tag
+from segdeploy.benchmark.catalog import ENGINES, LADDER
 from segdeploy.benchmark.engines import (
     EngineUnavailable,
     build_engine,
     files_needed,
     torch_options_of,
+    unavailable_reason,
 )
 from segdeploy.benchmark.memory import peak_rss_mb, reset_peak_rss
-from segdeploy.benchmark.peak import measure_matmul_peak
+from segdeploy.benchmark.peak import MatmulPeak, measure_matmul_peak
 from segdeploy.benchmark.timing import BatchTiming, time_batches
 from segdeploy.data.datasets import list_samples
 from segdeploy.data.images import read_rgb
@@ -32,13 +39,21 @@ from segdeploy.models import build_model
 from segdeploy.models.spec import ModelSpec
 from segdeploy.reporting.report import metrics_json
 from segdeploy.reporting.zoo import spec_flops
+from segdeploy.runtime.machine import machine_info
+from segdeploy.runtime.torch_backend import TorchOptions
 
 THROUGHPUT_NOTE = ("images/s = images per second of wall time over the timed loop, a batch of N counting N "
                    "images; compute only (inputs already in memory as float32 NCHW, no decode, no "
                    "post-processing). Latency = one batch. ratio = images/s / torch eager fp32 images/s at the "
                    "same batch. GFLOP/s = the model's forward FLOPs (2 per multiply-add, torch's counter) x "
-                   "images/s; % peak = that / the best fp32 sgemm rate measured in this run. Peak RSS = "
-                   "process high-water mark while that engine ran that batch.")
+                   "images/s; % peak = that / the best fp32 sgemm rate measured in this run (an int8 or bf16 "
+                   "engine can exceed 100 %); % own peak = that / the matmul rate at the engine's precision "
+                   "(bf16: torch bf16 matmul; int8: ONNX Runtime's u8 x s8 MatMulInteger). Peak RSS = "
+                   "process high-water mark while that engine ran that batch. *-throughput rows are counted as OpenVINO's benchmark_app counts them: the "
+                   "THROUGHPUT hint's streams with its optimal number of asynchronous requests in flight, each "
+                   "request run --loop times; images/s = runs x batch / wall time from the first start to the "
+                   "last completion; their latencies are per run (start to collection), while other requests "
+                   "run beside it.")
 
 
 @dataclass(frozen=True)
@@ -56,7 +71,13 @@ class BenchConfig:
     calib_root: Path | None = None  # dataset for int8 calibration (default: synthetic street scenes)
     calib_split: str = "train"  # not the scored split: calibrating on the test images would flatter int8
     calib_images: int = 8
+    calibration: str = "minmax"  # int8 calibration method (CALIBRATION_METHODS)
     split: str = "val"
+    # labelled images the accuracy-aware int8 file keeps its Δ mIoU on (onnxruntime-int8-aware)
+    fallback_root: Path | None = None
+    fallback_split: str = "val"
+    fallback_images: int = 20
+    max_drop: float = DEFAULT_MAX_DROP
     show_progress: bool = True
     peak_n: int = 2048  # side of the sgemm probe's matrices
 
@@ -67,7 +88,8 @@ class BenchRow:
     detail: str = ""
     ratio_to_torch: float = float("nan")
     gflops_per_s: float = float("nan")
-    percent_of_peak: float = float("nan")
+    percent_of_peak: float = float("nan")  # of the fp32 matmul peak
+    percent_of_precision_peak: float = float("nan")  # of the matmul peak at the engine's own precision
     peak_rss_mb: float = float("nan")
 
     def to_json(self) -> dict:
@@ -80,16 +102,17 @@ class BenchReport:
     input_hw: tuple[int, int]
     unit: str
     gflops_per_sample: float
-    peak: object  # MatmulPeak
+    peak: MatmulPeak
     rows: list[BenchRow] = field(default_factory=list)
-    torch_options: object = None  # TorchOptions torch-opt chose, if it ran
+    torch_options: dict[str, TorchOptions] = field(default_factory=dict)  # what each tuned torch engine chose
+    machine: dict = field(default_factory=dict)  # machine_info() of the run
 
     def best(self, engines: tuple[str, ...] | None = None) -> BenchRow | None:
         ok = [r for r in self.rows if r.timing.status == "ok" and (engines is None or r.timing.engine in engines)]
         return max(ok, key=lambda r: r.timing.samples_per_s, default=None)
 
     def to_json(self) -> dict:
-        return {"model": self.model, "input_hw": list(self.input_hw), "unit": self.unit,
+        return {"model": self.model, "input_hw": list(self.input_hw), "unit": self.unit, "machine": self.machine,
                 "definition": THROUGHPUT_NOTE, "gflops_per_sample": self.gflops_per_sample,
                 "matmul_peak": self.peak.to_json(), "results": [r.to_json() for r in self.rows]}
 
@@ -106,7 +129,7 @@ def bench_input_hw(spec: ModelSpec, config: BenchConfig, input_size: tuple[int, 
     return dataclasses.replace(config, input_hw=None if hw is None else (int(hw[0]), int(hw[1])))
 
 
-def _static_hw(path: Path) -> tuple[int, int] | None:
+def onnx_static_hw(path: Path) -> tuple[int, int] | None:
     if not Path(path).is_file():
         raise SegdeployError.at(path, "ONNX file not found")
     dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
@@ -127,24 +150,36 @@ def model_factory(spec: ModelSpec, checkpoint: Path | None, trust: bool, tiny: b
 
 def run_bench(spec: ModelSpec, config: BenchConfig, log=print, tiny: bool = False) -> BenchReport:
     """Time every engine of `config` at every batch size, one engine at a time, and relate the rows."""
-    hw = config.input_hw or (config.onnx and _static_hw(config.onnx)) or default_input_hw(spec, tiny)
+    hw = config.input_hw or (config.onnx and onnx_static_hw(config.onnx)) or default_input_hw(spec, tiny)
     build = model_factory(spec, config.checkpoint, config.trust, tiny)
-    files = prepare_engine_files(spec, config, hw, build, files_needed(list(config.engines), config.device), log,
-                                 tiny)
+    runnable = [n for n in config.engines if _unavailable(n, config) is None]
+    files = prepare_engine_files(spec, config, hw, build, files_needed(runnable, config.device), log, tiny)
     flops = spec_flops(spec, hw, tiny)
     peak = measure_matmul_peak(config.peak_n)
-    log(f"fp32 matmul peak: {peak.gflops:.0f} GFLOP/s ({peak.library} sgemm {peak.n}x{peak.n}, "
-        f"{peak.threads} threads); model: {flops / 1e9:.1f} GFLOPs per input")
-    timed, torch_options = [], None
+    log(f"matmul peaks: fp32 {peak.gflops:.0f} GFLOP/s ({peak.library} sgemm {peak.n}x{peak.n}, "
+        f"{peak.threads} threads), bf16 {peak.bf16_gflops:.0f} GFLOP/s (torch), int8 {peak.int8_gops:.0f} GOP/s "
+        f"(ONNX Runtime MatMulInteger); model: {flops / 1e9:.1f} GFLOPs per input")
+    timed, torch_options = [], {}
     for name in config.engines:
         rows, options = _time_engine(name, build, files, hw, config)
         timed += rows
-        torch_options = options or torch_options
+        if options is not None:
+            torch_options[name] = options
     base = {r.timing.batch: r.timing.samples_per_s for r in timed
             if r.timing.engine == "torch" and r.timing.status == "ok"}
-    rows = [_relate(r, base.get(r.timing.batch, float("nan")), flops, peak.gflops) for r in timed]
+    rows = [_relate(r, base.get(r.timing.batch, float("nan")), flops, peak) for r in timed]
     unit = "windows" if spec.slide is not None else "images"
-    return BenchReport(spec.name, hw, unit, flops / 1e9, peak, rows, torch_options)
+    return BenchReport(spec.name, hw, unit, flops / 1e9, peak, rows, torch_options, machine_info())
+
+
+def _unavailable(name: str, config: BenchConfig) -> str | None:
+    """Why `name` cannot run with this config (None: it can)."""
+    file = ENGINES[name].file
+    if file == "int8_aware" and config.fallback_root is None:
+        return "needs labelled images for its fallback (--data-root)"
+    if file == "fused" and config.onnx is not None:
+        return "re-exports the model: not with --onnx (pass --checkpoint)"
+    return unavailable_reason(name, config.device)
 
 
 def prepare_engine_files(spec: ModelSpec, config: BenchConfig, hw: tuple[int, int], build, need: set[str], log,
@@ -155,13 +190,24 @@ def prepare_engine_files(spec: ModelSpec, config: BenchConfig, hw: tuple[int, in
         return calibration_batches(spec, hw, config.calib_images, config.calib_root, config.calib_split,
                                    config.work_dir / "calibration")
 
-    return prepare_files(build, hw, config.work_dir, tag, need, calibration, config.onnx, log)
+    def validation() -> tuple[np.ndarray, list[np.ndarray]]:
+        return labelled_images(spec, config.fallback_root, config.fallback_split, hw, config.fallback_images)
+
+    recipe = FileRecipe(calibration, f"{config.calib_root}:{config.calib_split}:{config.calib_images}",
+                        config.calibration, validation,
+                        f"{config.fallback_root}:{config.fallback_split}:{config.fallback_images}", config.max_drop,
+                        spec)
+    return prepare_files(build, hw, config.work_dir, tag, need, recipe, config.onnx, log)
 
 
-def _time_engine(name: str, build, files, hw: tuple[int, int], config: BenchConfig) -> tuple[list[BenchRow], object]:
+def _time_engine(name: str, build, files, hw: tuple[int, int], config: BenchConfig
+                 ) -> tuple[list[BenchRow], TorchOptions | None]:
     """Rows of one engine: built, timed batch by batch (peak RSS per batch), then released."""
     sample = np.random.default_rng(0).standard_normal((config.batches[0], 3, *hw), dtype=np.float32)
     try:
+        reason = _unavailable(name, config)
+        if reason is not None:
+            raise EngineUnavailable(reason)
         built = build_engine(name, build, files, sample, config.device)
     except EngineUnavailable as why:
         return [BenchRow(BatchTiming(name, b, "skipped", str(why))) for b in config.batches], None
@@ -171,19 +217,22 @@ def _time_engine(name: str, build, files, hw: tuple[int, int], config: BenchConf
         (timing,) = time_batches(built.backend, hw, [batch], config.warmup, config.loop,
                                  show_progress=config.show_progress)
         rows.append(BenchRow(timing, built.detail, peak_rss_mb=peak_rss_mb()))
-    options = torch_options_of(built) if name == "torch-opt" else None
+    options = torch_options_of(built) if ENGINES[name].runtime == "torch" else None
     del built
     gc.collect()
     return rows, options
 
 
-def _relate(row: BenchRow, torch_rate: float, flops: float, peak_gflops: float) -> BenchRow:
+def _relate(row: BenchRow, torch_rate: float, flops: float, peak: MatmulPeak) -> BenchRow:
     t = row.timing
     if t.status != "ok":
         return row
     gflops_per_s = flops * t.samples_per_s / 1e9
     ratio = t.samples_per_s / torch_rate if torch_rate > 0 and not math.isnan(torch_rate) else float("nan")
-    return BenchRow(t, row.detail, ratio, gflops_per_s, 100.0 * gflops_per_s / peak_gflops, row.peak_rss_mb)
+    precision_peak = peak.of(ENGINES[t.engine].precision)
+    return dataclasses.replace(row, ratio_to_torch=ratio, gflops_per_s=gflops_per_s,
+                               percent_of_peak=100.0 * gflops_per_s / peak.gflops,
+                               percent_of_precision_peak=100.0 * gflops_per_s / precision_peak)
 
 
 @dataclass(frozen=True)
@@ -202,18 +251,38 @@ class AccuracyReport:
 
 
 def run_accuracy(spec: ModelSpec, config: BenchConfig, data_root: Path, hw: tuple[int, int], max_drop: float,
-                 limit: int = 20, torch_options=None, log=print, tiny: bool = False) -> AccuracyReport:
+                 limit: int = 20, torch_options: dict[str, TorchOptions] | None = None, log=print,
+                 tiny: bool = False) -> AccuracyReport:
     """Score the ladder (fp32 ONNX, simplified, int8) and every engine of `config` vs PyTorch fp32."""
-    names = [n for n in dict.fromkeys([*LADDER, *config.engines]) if n != "torch"]
     images, labels = labelled_images(spec, data_root, config.split, hw, limit)
+    return score_ladder(spec, config, images, labels, max_drop, torch_options, log, tiny)
+
+
+def score_ladder(spec: ModelSpec, config: BenchConfig, images: np.ndarray, labels: list[np.ndarray] | None,
+                 max_drop: float, torch_options: dict[str, TorchOptions] | None = None, log=print,
+                 tiny: bool = False) -> AccuracyReport:
+    """`run_accuracy` on given (N, 3, H, W) images and their labels; without labels, PyTorch fp32's own
+    predictions are the labels (random weights: the mIoU then measures agreement with fp32's classes)."""
+    hw = (int(images.shape[2]), int(images.shape[3]))
+    names = []
+    for name in dict.fromkeys([*LADDER, *config.engines]):
+        reason = _unavailable(name, config) if name != "torch" else "the reference"
+        if reason is None:
+            names.append(name)
+        elif name != "torch":
+            log(f"accuracy: {name} {reason}")
     build = model_factory(spec, config.checkpoint, config.trust, tiny)
     files = prepare_engine_files(spec, config, hw, build, files_needed(names, config.device), log, tiny)
     reference = build_engine("torch", build, files, images[:1], config.device).backend
-    engines = []
-    for name in names:
-        try:
-            engines.append(build_engine(name, build, files, images[:1], config.device, torch_options).backend)
-        except EngineUnavailable as why:
-            log(f"accuracy: {name} {why}")
-    base, scored = score_engines(spec, reference, engines, images, labels, max_drop)
+    ref = reference_logits(spec, reference, images)
+    if labels is None:
+        labels = [pred.astype(np.uint8) for r in ref for pred in r.argmax(1)]
+    base = prediction_metrics(spec, [r.argmax(1) for r in ref], labels)
+    del reference
+    scored = []
+    for name in names:  # one engine in memory at a time: Segmenter-L's hold 0.3-1.2 GB of weights each
+        engine = build_engine(name, build, files, images[:1], config.device, (torch_options or {}).get(name))
+        scored.append(score_engine(spec, engine.backend, images, labels, ref, base, max_drop))
+        del engine
+        gc.collect()
     return AccuracyReport(base, scored, len(images), max_drop)

@@ -36,3 +36,30 @@ def ort_op_profile(path: str | Path, x: np.ndarray, runs: int = 1, top: int = 6)
     total = sum(per_op.values()) or 1.0
     ranked = sorted(per_op.items(), key=lambda kv: -kv[1])[:top]
     return [(op, ms / (runs + 1), ms / total) for op, ms in ranked]
+
+
+def openvino_op_profile(path: str | Path, x: np.ndarray, precision: str | None = "f32", top: int = 6
+                        ) -> list[tuple[str, float, float, str]]:
+    """(layer type, ms, share, the kernel it ran: OpenVINO's exec type) of the `top` layer types of one
+    latency-hint run after a warm-up, from OpenVINO's own performance counters."""
+    import openvino as ov  # optional dependency (the `bench` extra)
+
+    core = ov.Core()
+    model = core.read_model(str(path))
+    model.reshape({model.inputs[0]: list(x.shape)})
+    config = {"PERF_COUNT": True, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1,
+              "INFERENCE_NUM_THREADS": physical_cores()}
+    if precision is not None:
+        config["INFERENCE_PRECISION_HINT"] = precision
+    request = core.compile_model(model, "CPU", config).create_infer_request()
+    request.infer({0: x})  # warm-up: the counters below are the second run's
+    request.infer({0: x})
+    per_type: dict[str, float] = defaultdict(float)
+    kernels: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for info in request.profiling_info:
+        ms = info.real_time.total_seconds() * 1000.0
+        per_type[info.node_type] += ms
+        kernels[info.node_type][info.exec_type] += ms
+    total = sum(per_type.values()) or 1.0
+    ranked = sorted(per_type.items(), key=lambda kv: -kv[1])[:top]
+    return [(op, ms, ms / total, max(kernels[op], key=kernels[op].get)) for op, ms in ranked]

@@ -57,7 +57,7 @@ class EngineScore:
     pixel_agreement: float  # share of pixels given the class PyTorch fp32 gives them (1 for torch)
     seconds: float  # the whole pass: read, preprocess, infer, post-process, write
     detail: str = ""  # what ran (file, options)
-    torch_options: dict[str, bool] | None = None  # torch-opt's tuned options, to rebuild it
+    torch_options: dict | None = None  # a tuned torch engine's options (TorchOptions fields), to rebuild it
 
     @property
     def metrics(self) -> SegMetrics:

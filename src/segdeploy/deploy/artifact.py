@@ -19,7 +19,7 @@ ARTIFACT_STEM = "model"  # DIR/model.onnx or DIR/model.pth
 
 def artifact_source(chosen: CandidateResult, files: dict[str, Path], checkpoint: Path) -> Path:
     """The file the chosen engine runs: its ONNX file, or the checkpoint for the PyTorch engines."""
-    return files[chosen.candidate.engine] if ENGINES[chosen.candidate.engine][0] is not None else checkpoint
+    return files[chosen.candidate.engine] if ENGINES[chosen.candidate.engine].file is not None else checkpoint
 
 
 def copy_artifact(source: Path, folder: Path) -> Path:
@@ -41,7 +41,7 @@ def infer_command(model: str, chosen: CandidateResult, artifact: Path, data_root
     (`--threads`); ONNX Runtime and OpenVINO sessions take every core.
     """
     engine = chosen.candidate.engine
-    if ENGINES[engine][0] is None:
+    if ENGINES[engine].file is None:
         runs = ["--engine", "torch", "--checkpoint", str(artifact), "--threads", str(chosen.candidate.threads)]
     else:
         runs = ["--engine", "openvino" if engine.startswith("openvino") else "onnxruntime", "--onnx", str(artifact)]

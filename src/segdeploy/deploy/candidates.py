@@ -42,7 +42,7 @@ class Candidate:
 
 def precision_of(engine: str) -> str:
     """The arithmetic an engine name runs: int8 files, bf16 engines, else fp32 (torch-opt: tuned)."""
-    if ENGINES[engine][0] == "int8" or "int8" in engine:
+    if ENGINES[engine].file == "int8" or "int8" in engine:
         return "int8"
     if "bf16" in engine:
         return "bf16"
@@ -53,8 +53,8 @@ def engine_order(engines: Sequence[str]) -> list[str]:
     """torch first (the reference), then the engines running an exported file (the deployment targets),
     then the other torch engines (their tuning is the slowest to build), each in catalogue order."""
     names = [n for n in ENGINES if n in engines]
-    return (["torch"] * ("torch" in names) + [n for n in names if ENGINES[n][0] is not None]
-            + [n for n in names if ENGINES[n][0] is None and n != "torch"])
+    return (["torch"] * ("torch" in names) + [n for n in names if ENGINES[n].file is not None]
+            + [n for n in names if ENGINES[n].file is None and n != "torch"])
 
 
 def thread_settings(cores: int) -> list[tuple[int, int]]:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from segdeploy.benchmark.artifacts import EngineFiles, prepare_files
+from segdeploy.benchmark.artifacts import EngineFiles, FileRecipe, prepare_files
 from segdeploy.benchmark.catalog import ENGINES
 from segdeploy.benchmark.engines import EngineUnavailable, build_engine, files_needed, torch_options_of
 from segdeploy.benchmark.streams import time_streams
@@ -100,8 +100,8 @@ def run_search(ctx: SearchContext, candidates: list[Candidate], log: Log) -> Sea
                 advance(len(mine))
                 continue
             scores[engine] = outcome
-            if ENGINES[engine][0] is not None:
-                files[engine] = getattr(engine_files, ENGINES[engine][0])
+            if ENGINES[engine].file is not None:
+                files[engine] = getattr(engine_files, ENGINES[engine].file)
             for candidate in mine:
                 left = ctx.time_budget_s - (time.perf_counter() - started)
                 share = left / (len(candidates) - len(timed))  # what is left, shared among what is left
@@ -134,7 +134,7 @@ def _engine_pass(ctx: SearchContext, engine: str, budget_left: float, log: Log
         return CandidateResult(why_not, "unavailable", str(why)), None
     except SegdeployError as err:
         return CandidateResult(why_not, "error", str(err)), None
-    options = torch_options_of(built) if engine == "torch-opt" else None
+    options = torch_options_of(built) if engine in ("torch-opt", "torch-bf16") else None  # the tuned ones
     score = dataclasses.replace(score, detail=built.detail,
                                 torch_options=None if options is None else dataclasses.asdict(options))
     del built
@@ -152,8 +152,10 @@ def _engine_files(ctx: SearchContext, engine: str, log: Log) -> EngineFiles:
     NOTE: the int8 file comes from `prepare_files` -> `quantize_int8`. The accuracy-aware int8 with
     fp32 fallback (precision-ladder work) plugs in here, with `ctx.max_drop` and the scored set.
     """
+    # the calibration images are the split's unscored ones, fixed by the fingerprint's data and count
+    recipe = FileRecipe(lambda: calibration_inputs(ctx), f"deploy:{ctx.tag}:unscored:{ctx.calib_images}")
     return prepare_files(ctx.build, tuple(ctx.timing_inputs.shape[2:]), ctx.folder / "work", ctx.tag,
-                         files_needed([engine]), lambda: calibration_inputs(ctx), onnx=ctx.fp32, log=log)
+                         files_needed([engine]), recipe, onnx=ctx.fp32, log=log)
 
 
 def calibration_inputs(ctx: SearchContext) -> list[np.ndarray]:

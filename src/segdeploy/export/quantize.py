@@ -1,21 +1,45 @@
 """Static int8 quantisation of an exported ONNX file: QDQ, per-channel weights, calibrated on real images.
 
 The quantised file keeps the fp32 file's interface (input `input`, float32 logits out); ONNX Runtime
-fuses each QuantizeLinear/DequantizeLinear pair around a Conv into an integer convolution, which
-uses the VNNI dot-product instructions where the CPU has them.
+fuses each QuantizeLinear/DequantizeLinear pair around a Conv or MatMul into an integer kernel,
+which uses the VNNI dot-product instructions where the CPU has them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
 
 from segdeploy.errors import SegdeployError
+
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+# A transformer (a graph with Softmax) quantises only the inputs of its weight matrix products
+# (`attention_matmuls` stay float) and keeps their outputs in float: softmax, LayerNorm, GELU and the residual sums then read float tensors.
+# Their inputs span orders of magnitude (attention scores, the residual stream) where 256 levels
+# lose accuracy, and quantising them saves no time: ORT runs them in float between a
+# DequantizeLinear and a QuantizeLinear anyway, while int8 MatMuls with a float output fuse into
+# one integer kernel (MatMulIntegerToFloat).
+TRANSFORMER_OP_TYPES = ("Conv", "MatMul", "Gemm")
+
+
+@dataclass(frozen=True)
+class Int8Settings:
+    """What an int8 file is made with besides its fp32 file and calibration images."""
+
+    calibration: str = "minmax"  # one of CALIBRATION_METHODS
+    nodes_to_exclude: tuple[str, ...] = ()  # node names of the pre-processed graph kept in float
+
+    def digest(self) -> str:
+        """A short stable hash, so a file made with other settings is never reused."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:8]
 
 
 def calibration_reader(input_name: str, batches: Sequence[np.ndarray]):
@@ -33,7 +57,7 @@ def calibration_reader(input_name: str, batches: Sequence[np.ndarray]):
         def rewind(self) -> None:
             self.set_range(0, len(batches))
 
-        # Strided min/max calibration feeds the data in slices: it asks for the count, then each range.
+        # Strided calibration feeds the data in slices: it asks for the count, then each range.
         def __len__(self) -> int:
             return len(batches)
 
@@ -43,39 +67,97 @@ def calibration_reader(input_name: str, batches: Sequence[np.ndarray]):
     return _Batches()
 
 
-def quantize_int8(fp32_path: str | Path, out: str | Path, calibration: Sequence[np.ndarray]) -> Path:
-    """Write a static QDQ int8 copy of `fp32_path`, calibrated (min/max) on `calibration` batches.
+def preprocess_for_int8(fp32_path: str | Path, out: str | Path) -> Path:
+    """ONNX Runtime's quant_pre_process (symbolic shape inference + graph optimisation), as it
+    recommends before quantising: every Conv gets the shapes the quantiser needs, BatchNorms fold.
+    Node names of `nodes_to_exclude` refer to this graph; it is deterministic for a given file."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process  # 0.8 s: only for int8 runs
 
-    quant_pre_process runs first (symbolic shape inference + graph optimisation) as ONNX Runtime
-    recommends, so that every Conv has the shapes the quantiser needs and BatchNorms are folded.
+    try:
+        quant_pre_process(str(fp32_path), str(out), auto_merge=True)
+    except Exception:  # ORT's symbolic shape inference gives up on some exported graphs (raises TypeError)
+        # onnx's own shape inference (still run) gives the quantiser what it needs for these graphs
+        quant_pre_process(str(fp32_path), str(out), skip_symbolic_shape=True)
+    return Path(out)
+
+
+def quantize_int8(fp32_path: str | Path, out: str | Path, calibration: Sequence[np.ndarray],
+                  settings: Int8Settings = Int8Settings(), calibration_cache: Path | None = None) -> Path:
+    """Write a static QDQ int8 copy of `fp32_path`, calibrated on `calibration` batches.
+
+    `calibration_cache` (a JSON file) keeps the calibrated ranges: a second call with other
+    excluded nodes quantises without running the calibration images again.
+    """
+    fp32_path, out = Path(fp32_path), Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.stem}.") as tmp:
+        prepared = preprocess_for_int8(fp32_path, Path(tmp) / "prepared.onnx")
+        quantized = quantize_prepared(prepared, Path(tmp) / out.name, calibration, settings, calibration_cache,
+                                      source=fp32_path)
+        os.replace(quantized, out)
+    return out
+
+
+def quantize_prepared(prepared: Path, out: Path, calibration: Sequence[np.ndarray], settings: Int8Settings,
+                      calibration_cache: Path | None = None, source: Path | None = None) -> Path:
+    """quantize_static on a pre-processed file (see `preprocess_for_int8`).
+
     Activations are uint8 and weights int8 per output channel: the u8s8 pairing of x86's VNNI
     instructions, which (unlike plain AVX2/AVX-512) do not saturate, so no reduced range is needed.
     """
-    # 0.8 s to import: only for int8 runs
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    if not calibration:
-        raise SegdeployError.at(fp32_path, "int8 calibration needs at least one image")
-    fp32_path, out = Path(fp32_path), Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    input_name = onnx.load(str(fp32_path), load_external_data=False).graph.input[0].name
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.stem}.") as tmp:
-        prepared = Path(tmp) / "prepared.onnx"
-        quant_pre_process(str(fp32_path), str(prepared), auto_merge=True)
-        quantized = Path(tmp) / out.name
-        try:
-            quantize_static(
-                str(prepared), str(quantized), calibration_reader(input_name, calibration),
-                quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
-                # Strided min/max keeps at most a few batches of every intermediate tensor in memory:
-                # full-size Cityscapes activations are hundreds of MB per image.
-                extra_options={"CalibStridedMinMax": 1})
-        except Exception as err:  # the quantiser raises plain Exceptions with long messages
-            raise SegdeployError.at(fp32_path, f"int8 quantisation failed: {(str(err).strip().splitlines() or [type(err).__name__])[0][:200]}") from err
-        os.replace(quantized, out)
+    source = source or prepared
+    if settings.calibration not in CALIBRATION_METHODS:
+        raise SegdeployError.at("--calibration", f"unknown method {settings.calibration!r}; choose one of "
+                                f"{', '.join(CALIBRATION_METHODS)}")
+    if not calibration and not (calibration_cache and calibration_cache.is_file()):
+        raise SegdeployError.at(source, "int8 calibration needs at least one image")
+    model = onnx.load(str(prepared), load_external_data=False)
+    # One image at a time keeps at most one image's intermediate tensors in memory: full-size
+    # Cityscapes activations are hundreds of MB per image.
+    options: dict[str, object] = {"CalibStridedMinMax": 1}
+    exclude = list(settings.nodes_to_exclude)
+    if is_transformer(model):
+        options["OpTypesToExcludeOutputQuantization"] = list(TRANSFORMER_OP_TYPES)
+        exclude += attention_matmuls(model)
+    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+              "percentile": CalibrationMethod.Percentile}[settings.calibration]
+    try:
+        quantize_static(
+            str(prepared), str(out), calibration_reader(model.graph.input[0].name, calibration),
+            quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8, calibrate_method=method, op_types_to_quantize=op_types_to_quantize(model),
+            nodes_to_exclude=exclude, calibration_cache_path=calibration_cache,
+            extra_options=options)
+    except Exception as err:  # the quantiser raises plain Exceptions with long messages
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise SegdeployError.at(source, f"int8 quantisation failed: {first}") from err
     return out
+
+
+def op_types_to_quantize(model: onnx.ModelProto) -> list[str]:
+    """The op types to quantise: every one ORT can for a CNN, the matrix products for a transformer."""
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry  # 0.8 s: only for int8 runs
+
+    if is_transformer(model):
+        return list(TRANSFORMER_OP_TYPES)
+    return sorted(set(QDQRegistry) | set(QLinearOpsRegistry))  # what quantize_static takes by default
+
+
+def attention_matmuls(model: onnx.ModelProto) -> list[str]:
+    """MatMul nodes multiplying two activations (queries x keys, scores x values), kept in float.
+
+    Calibrating them would keep every layer's (heads, T, T) scores in memory at once (Segmenter-L at
+    a 768 window: 24 x 340 MB), and both operands would need quantising at run time.
+    """
+    constants = {t.name for t in model.graph.initializer} | {o for n in model.graph.node if n.op_type == "Constant"
+                                                             for o in n.output}
+    return [n.name for n in model.graph.node if n.op_type == "MatMul" and not constants & set(n.input)]
+
+
+def is_transformer(model: onnx.ModelProto) -> bool:
+    return any(node.op_type in ("Softmax", "Attention") for node in model.graph.node)
 
 
 def count_qdq_nodes(path: str | Path) -> tuple[int, int]:

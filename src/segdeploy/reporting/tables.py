@@ -114,16 +114,17 @@ def engines_table(report, title: str | None = None) -> Table:
     """`segdeploy bench` side by side: one row per engine and batch; skipped ones say why."""
     table = Table(title=title)
     for header in ("engine", "batch", f"{report.unit}/s", "p50 ms", "p90 ms", "p99 ms", "× torch",
-                   "GFLOP/s", "% peak", "peak RSS MB"):
+                   "GFLOP/s", "% peak", "% own peak", "peak RSS MB"):
         table.add_column(header, justify="left" if header == "engine" else "right")
     for row in report.rows:
         t = row.timing
         if t.status != "ok":
-            table.add_row(t.engine, str(t.batch), "skipped", t.reason, *[""] * 6)
+            table.add_row(t.engine, str(t.batch), "skipped", t.reason, *[""] * 7)
             continue
         table.add_row(t.engine, str(t.batch), f"{t.samples_per_s:.2f}", f"{t.p50_ms:.1f}", f"{t.p90_ms:.1f}",
                       f"{t.p99_ms:.1f}", _num(row.ratio_to_torch, ".2f"), _num(row.gflops_per_s, ".0f"),
-                      _num(row.percent_of_peak, ".0f"), _num(row.peak_rss_mb, ".0f"))
+                      _num(row.percent_of_peak, ".0f"), _num(row.percent_of_precision_peak, ".0f"),
+                      _num(row.peak_rss_mb, ".0f"))
     return table
 
 
@@ -180,6 +181,24 @@ def e2e_stage_table(pipeline, title: str | None = None) -> Table:
                       f"{s.cpu_ms_per_item / total:.0%}", f"{s.capacity:.2f}")
     table.add_row("all", "", "", f"{pipeline.cpu_ms_per_item:.1f}", "100%",
                   f"{pipeline.cpu_bound:.2f} (CPU bound, {pipeline.cores} cores)")
+    return table
+
+
+def fallback_table(report: dict, title: str | None = None) -> Table:
+    """Accuracy-aware int8, step by step (an AccuracyAwareResult's JSON): what each step put back in
+    float and what that cost in speed and bought in accuracy."""
+    table = Table(title=title, caption=f"fp32 file: mIoU {report['fp32_mIoU']:.2f}, "
+                                       f"{report['fp32_images_per_s']:.2f} images/s (batch 1); "
+                                       f"{'within' if report['within_budget'] else '[red]NOT within'} the "
+                                       f"{report['max_drop']:g}-point budget")
+    for header in ("step", "nodes in float", "put back in float", "Δ mIoU", "pixel agreement", "images/s",
+                   "× fp32"):
+        table.add_column(header, justify="left" if header == "put back in float" else "right")
+    for step in report["steps"]:
+        added = ", ".join(step["added"][:4]) + (f" (+{len(step['added']) - 4})" if len(step["added"]) > 4 else "")
+        table.add_row(str(step["step"]), f"{step['float_nodes']}/{report['quantisable_nodes']}", added or "-",
+                      f"{step['d_mIoU']:+.3f}", f"{step['pixel_agreement']:.4%}", f"{step['images_per_s']:.2f}",
+                      f"{step['speed_vs_fp32']:.2f}")
     return table
 
 

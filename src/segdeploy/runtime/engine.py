@@ -51,7 +51,7 @@ def make_backend(spec: ModelSpec, engine: str | None, onnx: Path | None, checkpo
         raise SegdeployError.at("--onnx", "the torch engines run a checkpoint: pass --checkpoint, or --engine onnxruntime")
     require_torch_device(device)  # before building (and loading) a model that could not run
     return TorchBackend(build_model(spec, checkpoint, trust), device=device,
-                        options=TorchOptions(fp16=engine == "torch-fp16"), name=engine)
+                        options=TorchOptions(precision="fp16" if engine == "torch-fp16" else "fp32"), name=engine)
 
 
 def _providers(engine: str, device: str, table: Path | None, cache: Path) -> list | None:
