@@ -290,7 +290,7 @@ def bench(args: argparse.Namespace) -> int:
     console.print(THROUGHPUT_NOTE, highlight=False)
     for row in {r.timing.engine: r for r in report.rows if r.detail}.values():
         console.print(f"  {row.timing.engine}: {row.detail}", highlight=False)
-    result = {"command": shlex.join(["segdeploy", *sys.argv[1:]]), **report.to_json()}
+    result = {"command": shlex.join(args.command_line), **report.to_json()}
     _print_fallback(config, report.rows, result)
     if args.accuracy:
         accuracy = run_accuracy(spec, config, args.data_root, hw, args.max_drop, args.images, report.torch_options,
