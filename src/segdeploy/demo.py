@@ -23,7 +23,8 @@ from segdeploy.data.images import save_palette_png
 from segdeploy.data.synthetic import generate_cityscapes_like
 from segdeploy.errors import GateFailed, SegdeployError
 from segdeploy.evaluation.evaluate import evaluate_folder
-from segdeploy.export.onnx_export import export_model
+from segdeploy.export.onnx_export import ExportShape
+from segdeploy.export.run import ExportConfig, export_model
 from segdeploy.inference.inputs import items_from_dataset
 from segdeploy.inference.runner import InferConfig, run_inference
 from segdeploy.models import build_model, get_spec
@@ -32,6 +33,7 @@ from segdeploy.reporting.report import markdown_table, metrics_json
 from segdeploy.reporting.tables import accuracy_table, bench_table
 from segdeploy.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from segdeploy.runtime.torch_backend import TorchBackend
+from segdeploy.verify.run import VerifyConfig
 
 DEMO_MODEL = "fastscnn_cityscapes"
 DEMO_CHECKPOINT = "fastscnn_synthetic.pth"
@@ -68,13 +70,18 @@ def run_demo(config: DemoConfig, console: Console) -> dict:
 
     console.rule("[bold]2/5 export")
     checkpoint = demo_checkpoint()
-    onnx_path, parity = export_model(spec, config.out / "fastscnn.onnx", checkpoint, dynamic_batch=True,
-                                     input_hw=DEMO_SIZE)
-    console.print(f"{onnx_path}: onnx.checker ok; ORT vs PyTorch max |Δlogit| {parity.max_abs_diff:.2e}, "
-                  f"argmax agreement {parity.argmax_agreement:.4%}")
+    model = build_model(spec, checkpoint)
+    exported = export_model(spec, model, ExportConfig(
+        config.out / "fastscnn.onnx", ExportShape(1, *DEMO_SIZE, dynamic_batch=True, size_divisor=spec.size_divisor),
+        check=VerifyConfig(data_root=data_root, images=config.images, show_progress=False)),
+        make_engine=lambda name, path: OnnxRuntimeBackend(path))
+    onnx_path, parity = exported.path, exported.verification
+    console.print(f"{onnx_path}: onnx.checker ok; ORT vs PyTorch on the {parity.source}: max |Δlogit| "
+                  f"{parity.overall.max_abs:.2e}, argmax agreement {parity.overall.agreement:.4%}")
+    if not parity.passed:
+        raise GateFailed.at(onnx_path, f"verification failed: {parity.failures[0]}")
 
     console.rule("[bold]3/5 infer + evaluate")
-    model = build_model(spec, checkpoint)
     engines = _demo_engines(model, onnx_path)
     accuracy = {name: _infer_and_evaluate(spec, backend, data_root, config, name) for name, backend in engines.items()}
 
@@ -124,7 +131,7 @@ def _write_report(spec, config: DemoConfig, parity, accuracy: dict, timings: lis
                   seconds: float) -> dict:
     report = {
         "model": spec.name, "input_hw": DEMO_SIZE, "images": config.images, "seconds": seconds,
-        "parity": {"max_abs_diff": parity.max_abs_diff, "argmax_agreement": parity.argmax_agreement},
+        "parity": parity.to_json(),
         "accuracy": {name: metrics_json(a["metrics"], spec.classes, images_per_s=a["images_per_s"])
                      for name, a in accuracy.items()},
         "bench": [t.to_json() for t in timings],
@@ -138,8 +145,8 @@ def _write_report(spec, config: DemoConfig, parity, accuracy: dict, timings: lis
         f"# segdeploy demo: {spec.name} on {config.images} synthetic {DEMO_SIZE[0]}x{DEMO_SIZE[1]} scenes",
         markdown_table(("engine", "aAcc", "mAcc", "mIoU"), accuracy_rows),
         markdown_table(("engine", "batch", "images/s", "p50 ms", "p90 ms", "p99 ms"), bench_rows),
-        f"ONNX Runtime vs PyTorch: max |Δlogit| {parity.max_abs_diff:.2e}, argmax agreement "
-        f"{parity.argmax_agreement:.4%}. Whole demo: {seconds:.0f} s.",
+        f"ONNX Runtime vs PyTorch on the {parity.source}: max |Δlogit| {parity.overall.max_abs:.2e}, argmax "
+        f"agreement {parity.overall.agreement:.4%}. Whole demo: {seconds:.0f} s.",
     ]) + "\n"
     report["report_md"] = str(write_text_atomic(config.out / "report.md", markdown))
     report["report_json"] = str(config.out / "report.json")
