@@ -7,7 +7,7 @@ Each model runs in its own process, so its peak RSS (export + verify + bisect) i
 loads the shipped synthetic-scenes checkpoint (trained logits); the others run random weights
 (seed 0), whose logits are small, so read their |Δlogit| against their own magnitude. With
 --dynamic-hw the file leaves H and W free and is verified at three sizes (`export.run.check_sizes`).
-Prints one table and writes benchmarks/results/parity.json. Segmenter-L is slow here (~16 s per
+Prints one table and writes benchmarks/results/parity.json (parity_dynamic_hw.json with --dynamic-hw). Segmenter-L is slow here (~16 s per
 768x768 window per engine on 2 cores), which is why the test suite verifies the tiny variants.
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -23,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import onnxruntime
 import torch
+from bench_engines import machine  # this folder's sibling script: the CPU model and library versions
 from rich.console import Console
 from rich.table import Table
 
@@ -58,12 +57,15 @@ def measure(name: str, dynamic_hw: bool, bisect: bool) -> dict:
         result = verify_engine(spec, model, OnnxRuntimeBackend(path), config, program)
         verify_s = time.perf_counter() - started
     first = result.bisect.first_failure if result.bisect is not None else None
+    verification = result.to_json()
+    if verification["bisect"] is not None:  # the counts and the first failure; not every value's record
+        del verification["bisect"]["values"]
     return {"model": name, "weights": "synthetic-scenes checkpoint" if checkpoint else "random (seed 0)",
             "sizes": sizes, "dynamic_hw": dynamic_hw, "export_s": export_s, "verify_and_bisect_s": verify_s,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "bisect_values": None if result.bisect is None else len(result.bisect.compared),
             "bisect_runs": None if result.bisect is None else result.bisect.engine_runs,
-            "bisect_first_failure": None if first is None else first.node, "verify": result.to_json()}
+            "bisect_first_failure": None if first is None else first.node, "verify": verification}
 
 
 def main() -> None:
@@ -77,9 +79,10 @@ def main() -> None:
         print(json.dumps(measure(args.worker, args.dynamic_hw, args.bisect)))
         return
     rows = [_in_subprocess(name, args) for name in args.models.split(",")]
+    info = machine()
     table = Table(title="verify: ONNX Runtime vs eager PyTorch fp32 at the native network input "
-                        f"({'dynamic' if args.dynamic_hw else 'static'} H/W; {platform.processor() or platform.machine()}, "
-                        f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__})")
+                        f"({'dynamic' if args.dynamic_hw else 'static'} H/W; {info['cpu']}, {info['cores']} cores, "
+                        f"torch {info['torch']}, onnxruntime {info['onnxruntime']})")
     for column in ("model", "weights", "sizes", "export s", "verify s", "max |Δlogit|", "max |PyTorch logit|", "agreement",
                    "passed", "bisect values / runs", "peak RSS MB"):
         table.add_column(column)
@@ -91,7 +94,8 @@ def main() -> None:
                       str(v["passed"]), "-" if row["bisect_values"] is None else
                       f"{row['bisect_values']} / {row['bisect_runs']}", f"{row['peak_rss_mb']:,.0f}")
     Console(width=200).print(table)
-    write_json_atomic(HERE / "results" / "parity.json", rows)
+    write_json_atomic(HERE / "results" / f"parity{'_dynamic_hw' if args.dynamic_hw else ''}.json",
+                      {"machine": info, "models": rows})
 
 
 def _in_subprocess(name: str, args: argparse.Namespace) -> dict:

@@ -20,19 +20,6 @@ SPECS = list(MODELS.values())
 IDS = [spec.name for spec in SPECS]
 
 
-def tiny_model(spec, seed: int = 0) -> torch.nn.Module:
-    """The test-size variant with non-trivial BatchNorm statistics, so parity checks mean something."""
-    torch.manual_seed(seed)
-    model = spec.build(**spec.tiny)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-            module.weight.data.uniform_(0.5, 1.5)
-            module.bias.data.uniform_(-0.2, 0.2)
-    return model.eval()
-
-
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_state_dict_equals_official_manifest(spec):
     with torch.device("meta"):  # full size without allocating (Segmenter-L has 322M parameters)
@@ -43,7 +30,7 @@ def test_state_dict_equals_official_manifest(spec):
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
-def test_tiny_forward_shapes_and_training_outputs(spec):
+def test_tiny_forward_shapes_and_training_outputs(spec, tiny_model):
     model = tiny_model(spec)
     h, w = spec.tiny_input_size
     x = torch.randn(2, 3, h, w)
@@ -59,7 +46,7 @@ def test_tiny_forward_shapes_and_training_outputs(spec):
 
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 @pytest.mark.parametrize("dynamic", [False, True], ids=["fixed", "dynamic-batch-hw"])
-def test_onnx_export_matches_eager(spec, dynamic, tmp_path):
+def test_onnx_export_matches_eager(spec, dynamic, tmp_path, tiny_model):
     """One export per case. The dynamic file (batch, height and width free) must equal PyTorch at the
     traced size and at two other sizes, three samples per call, in ONNX Runtime and (when installed)
     OpenVINO: adaptive pooling and Segmenter's position table have to follow the input."""
@@ -82,7 +69,7 @@ def test_onnx_export_matches_eager(spec, dynamic, tmp_path):
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
-def test_checkpoint_round_trip_through_official_layouts(spec, tmp_path):
+def test_checkpoint_round_trip_through_official_layouts(spec, tmp_path, tiny_model):
     model = tiny_model(spec, seed=1)
     path = save_state_dict(model, tmp_path / "bare.pth")
     wrapped = tmp_path / "wrapped.pth"

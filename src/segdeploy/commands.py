@@ -151,6 +151,8 @@ def _criteria(args: argparse.Namespace) -> Criteria:
 def _report_verification(result: VerifyResult, onnx: Path, written: Path | None = None) -> int:
     """Print the verification's tables (and its bisect); exit code 3 (GateFailed) when it failed."""
     console.print(verify_table(result))
+    for failure in result.failures:
+        console.print(f"[red]failed:[/red] {failure}", highlight=False)
     if result.metrics is not None:
         console.print(verify_metrics_table(result))
     if result.bisect is not None:

@@ -35,7 +35,7 @@ def verify_table(result: VerifyResult) -> Table:
         shapes = _shape(image.input_shapes[0]) + (f" x{len(image.input_shapes)}" if len(image.input_shapes) > 1 else "")
         d = image.diff
         table.add_row(image.name, shapes, _g(d.max_abs), _g(d.mean_abs), _g(d.max_rel), f"{d.agreement:.4%}",
-                      f"{d.nonfinite:,}", "ok" if not image.failures else "[red]" + "; ".join(image.failures))
+                      f"{d.nonfinite:,}", "ok" if not image.failures else "[red]FAILED")
     if len(result.images) > MAX_ROWS:
         table.add_row(f"... {len(result.images) - MAX_ROWS} more in the JSON", *[""] * 7)
     if result.overall is not None:
@@ -82,13 +82,15 @@ def bisect_table(bisect: BisectResult) -> Table:
                         f"({bisect.values_in_file} in the file) on a {_shape(bisect.input_shape)} input, "
                         f"{bisect.engine_runs} ONNX Runtime run(s)")
     for header in ("#", "op", "ONNX node", "PyTorch module", "shape", "max |Δ|", "max rel Δ", "status"):
-        table.add_column(header, justify="right" if header in ("#", "max |Δ|", "max rel Δ") else "left")
+        table.add_column(header, justify="right" if header in ("#", "max |Δ|", "max rel Δ") else "left",
+                         overflow="fold")
     for d in rows:
         status = "ok" if d.passed else ("[red bold]FIRST" if d is first else "[red]beyond")
-        detail = f" {d.note}" if d.note else (f" reads {', '.join(d.weights)}" if d is first and d.weights else "")
         module = d.module + (f" ({d.module_class.rsplit('.', 1)[-1]})" if d.module_class else "")
         table.add_row(str(d.index), d.op_type, d.node, module, _shape(d.shape), _g(d.max_abs), _g(d.max_rel),
-                      status + detail, style="bold" if d is first else None)
+                      status + (f": {d.note}" if d.note else ""), style="bold" if d is first else None)
+    if first is not None and first.weights:
+        table.caption = f"{first.node} reads {', '.join(first.weights)}"
     return table
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from segdeploy.data.variants import get_variant, to_class_map
+from segdeploy.data.variants import Geometry, get_variant, to_class_map
 from segdeploy.errors import SegdeployError, one_line
 from segdeploy.evaluation.confusion import ConfusionMatrix
 from segdeploy.evaluation.metrics import segmentation_metrics
@@ -110,8 +110,19 @@ class _Sample:
 
     name: str
     batches: list[np.ndarray]
-    geometry: object = None
+    geometry: Geometry | None = None
     label: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class _Compared:
+    """One sample on both sides: each input's diff and (C, h, w) outputs, and what failed."""
+
+    diffs: tuple[LogitDiff, ...]
+    expected: tuple[np.ndarray, ...]
+    actual: tuple[np.ndarray, ...]
+    failing_input: np.ndarray | None  # the first input that fails the per-output criteria, or raised
+    error: str = ""  # what the engine raised, in words
 
 
 def verify_engine(spec: ModelSpec, reference: nn.Module, engine: Backend, config: VerifyConfig,
@@ -126,50 +137,54 @@ def verify_engine(spec: ModelSpec, reference: nn.Module, engine: Backend, config
     torch_reference = TorchBackend(reference)
     samples, total, source = _samples(spec, engine, config)
     criteria = config.criteria
-    images, diffs, failing_input, first_input = [], [], None, None
+    images, first_input, failing_input, error = [], None, None, ""
     confusions = (ConfusionMatrix(spec.num_classes), ConfusionMatrix(spec.num_classes))
     scored = config.data_root is not None
-    engine_error = ""
     with progress_bar(f"verify {engine.name}", total, enabled=config.show_progress) as advance:
         for sample in samples:
-            outputs, image_diffs = ([], []), []
-            for x in sample.batches:
-                check_input_size(spec, engine, x.shape[2:])
-                first_input = x if first_input is None else first_input
-                expected = torch_reference(x)
-                try:
-                    actual = run_batch(engine, x)
-                except Exception as err:  # whatever the engine raises is the finding, not a crash
-                    engine_error = f"{engine.name} failed on {sample.name}: {one_line(str(err))[:200]}"
-                    failing_input = x
-                    break
-                diff = compare_logits(expected, actual, criteria)
-                image_diffs.append(diff)
-                if failing_input is None and output_failures(diff, criteria):
-                    failing_input = x
-                outputs[0].append(expected[0])
-                outputs[1].append(actual[0])
-            if engine_error:
+            first_input = sample.batches[0] if first_input is None else first_input
+            compared = _compare(spec, torch_reference, engine, sample, criteria)
+            failing_input = compared.failing_input if failing_input is None else failing_input
+            if compared.error:
+                error = compared.error
                 break
-            merged = merge(image_diffs)
-            diffs.append(merged)
+            merged = merge(compared.diffs)
             images.append(ImageParity(sample.name, tuple(b.shape for b in sample.batches), merged,
                                       tuple(output_failures(merged, criteria))))
             # Class maps of non-finite logits mean nothing: such a run reports no metrics at all.
             scored = scored and sample.label is not None and not (merged.nonfinite or merged.reference_nonfinite)
             if scored:
-                for cm, out in zip(confusions, outputs):
-                    cm.update(to_class_map(spec, sample.geometry, out, sample.name), sample.label)
+                for cm, outputs in zip(confusions, (compared.expected, compared.actual)):
+                    cm.update(to_class_map(spec, sample.geometry, list(outputs), sample.name), sample.label)
             advance(1)
-    overall = merge(diffs) if diffs else None
-    metrics = MetricDeltas(*(segmentation_metrics(cm) for cm in confusions)) if scored and diffs else None
-    failures = ([engine_error] if engine_error else []) + (output_failures(overall, criteria) if overall else [])
+    overall = merge([image.diff for image in images]) if images else None
+    metrics = MetricDeltas(*(segmentation_metrics(cm) for cm in confusions)) if scored and images else None
+    failures = ([error] if error else []) + (output_failures(overall, criteria) if overall else [])
     failures += metric_failures(metrics, criteria) if metrics is not None else []
     due = config.bisect == "always" or (config.bisect == "on-failure" and bool(failures))
     bisect, note = _bisect(reference, config, (failing_input if failing_input is not None else first_input) if due
                            else None, program)
     return VerifyResult(spec.name, engine.name, source, criteria, tuple(images), overall, metrics, tuple(failures),
                         bisect, note, spec.classes)
+
+
+def _compare(spec: ModelSpec, reference: Backend, engine: Backend, sample: _Sample, criteria: Criteria) -> _Compared:
+    diffs, expected, actual, failing = [], [], [], None
+    for x in sample.batches:
+        check_input_size(spec, engine, x.shape[2:])
+        want = reference(x)
+        try:
+            got = run_batch(engine, x)
+        except Exception as err:  # whatever the engine raises is the finding, not a crash
+            return _Compared(tuple(diffs), tuple(expected), tuple(actual), x,
+                             f"{engine.name} failed on {sample.name}: {one_line(str(err))[:200]}")
+        diff = compare_logits(want, got, criteria)
+        if failing is None and output_failures(diff, criteria):
+            failing = x
+        diffs.append(diff)
+        expected.append(want[0])
+        actual.append(got[0])
+    return _Compared(tuple(diffs), tuple(expected), tuple(actual), failing)
 
 
 def _samples(spec: ModelSpec, engine: Backend, config: VerifyConfig) -> tuple[Iterator[_Sample], int, str]:
