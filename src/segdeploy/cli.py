@@ -242,7 +242,7 @@ def _args_verify(p: argparse.ArgumentParser) -> None:
                         "aAcc/mAcc/mIoU when it has labels (default: random N(0,1) inputs)")
     p.add_argument("--split", default="val")
     _variant(p)
-    p.add_argument("--images", type=positive_int, default=20, help="images (or random inputs) to verify on")
+    p.add_argument("--images", type=positive_int, default=20, help="images (or random inputs) to verify on (default 20)")
     p.add_argument("--input-size", type=size_arg,
                    help="random inputs: HxW (default: the file's fixed size, else the model's input)")
     p.add_argument("--batch", type=positive_int, default=1, help="random inputs: samples per engine call")

@@ -34,8 +34,8 @@ def test_a_correct_file_passes_every_value(exported):
 
 
 def test_small_chunks_find_the_same_node(exported, corrupted):
-    """Memory is bounded by the chunk: 128 KiB chunks take several ONNX Runtime runs and give the same verdict."""
-    result = bisect_onnx(exported.model, corrupted.onnx, _input(), atol=1e-4, rtol=1e-4, chunk_bytes=2**17,
+    """Memory is bounded by the chunk: 512 KiB chunks take several ONNX Runtime runs and give the same verdict."""
+    result = bisect_onnx(exported.model, corrupted.onnx, _input(), atol=1e-4, rtol=1e-4, chunk_bytes=2**19,
                          context=1, show_progress=False, program=exported.program)
     assert result.first_failure.node == corrupted.node
     assert result.engine_runs > 2

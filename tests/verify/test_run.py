@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from segdeploy.data.variants import geometry_for
+from segdeploy.models import MODELS
 from segdeploy.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from segdeploy.runtime.torch_backend import TorchBackend
 from segdeploy.verify.criteria import Criteria
@@ -103,3 +105,16 @@ def test_onnx_runtime_on_the_file_passes_and_the_static_size_is_enforced(exporte
     with pytest.raises(Exception, match="export again with --input-size 96x64 or --dynamic-hw"):
         _verify(exported, engine, random_sizes=((96, 64),), images=1)
     assert HW == engine.fixed_hw
+
+
+def test_windows_of_a_sliding_window_model_are_verified_and_merged_per_image(tiny_model, cityscapes):
+    """Segmenter's variant cuts each image into 768 windows: one row per image, every window compared,
+    metrics on the merged class maps."""
+    spec = MODELS["segmenter_vitl16_mask_cityscapes"]
+    model = tiny_model(spec)
+    result = verify_engine(spec, model, Altered(model, lambda x: x), VerifyConfig(data_root=cityscapes, images=1,
+                                                                                   show_progress=False))
+    (image,) = result.images
+    windows = geometry_for(spec, spec.variants[0], HW).input_hws  # 64x128 upscaled to 768x1536: 3 windows
+    assert image.input_shapes == tuple((1, 3, *hw) for hw in windows) and len(windows) == 3
+    assert result.passed and result.metrics.d_mIoU == 0

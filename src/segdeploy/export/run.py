@@ -34,6 +34,10 @@ class ExportResult:
     path: Path | None  # None: preflight only
     verification: VerifyResult | None
 
+    def to_json(self) -> dict:
+        return {"path": None if self.path is None else str(self.path), "preflight": self.preflight.to_json(),
+                "verification": None if self.verification is None else self.verification.to_json()}
+
 
 def export_model(spec: ModelSpec, model: nn.Module, config: ExportConfig,
                  make_engine: Callable[[str, Path], Backend],
