@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from e2e_report import e2e_markdown
 from rich.console import Console
 
 from segdeploy.benchmark.compare import (
@@ -208,6 +209,7 @@ def results_markdown(folder: Path) -> str:
         for label, ops in r.get("profile", {}).items():
             parts.append(f"- {label} profile: " + ", ".join(f"{o['op']} {o['share']:.0%}" for o in ops))
         parts.append("")
+    parts += e2e_markdown(folder)  # bench_e2e.py's section, so a rewrite here keeps it
     return "\n".join(parts)
 
 

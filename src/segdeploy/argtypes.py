@@ -88,6 +88,24 @@ def int_list(text: str) -> list[int]:
     raise argparse.ArgumentTypeError(f"expected positive integers like 1,4,8, got {text!r}")
 
 
+def auto_or(parse: Callable[[str], object]) -> Callable[[str], object]:
+    """`auto` -> None (the command chooses), anything else through `parse`."""
+
+    def parse_or_auto(text: str) -> object:
+        return None if text.strip().lower() == "auto" else parse(text)
+
+    parse_or_auto.__name__ = getattr(parse, "__name__", "value")
+    return parse_or_auto
+def workers_arg(text: str) -> tuple[str, int] | None:
+    """`auto` -> None (the pipeline plans), `threads:N` / `processes:N` -> (kind, N) with N positive."""
+    if text == "auto":
+        return None
+    kind, _, count = text.partition(":")
+    if kind in ("threads", "processes") and count.isdigit() and int(count) > 0:
+        return kind, int(count)
+    raise argparse.ArgumentTypeError(f"expected auto, threads:N or processes:N (N at least 1), got {text!r}")
+
+
 def device_arg(text: str) -> str:
     """`cpu`, `cuda` or `cuda:N`; whether CUDA is present is checked where the engine is built."""
     if not _DEVICE.match(text):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from segdeploy.argtypes import (
+    auto_or,
     device_arg,
     existing_dir,
     existing_file,
@@ -22,8 +23,9 @@ from segdeploy.argtypes import (
     positive_float,
     positive_int,
     size_arg,
+    workers_arg,
 )
-from segdeploy.benchmark.catalog import ENGINES
+from segdeploy.benchmark.catalog import ENGINES, INFER_ENGINES
 from segdeploy.errors import EXIT_USER_ERROR, run_and_report
 from segdeploy.verify.criteria import DEFAULT_ATOL, DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT, DEFAULT_RTOL
 
@@ -32,8 +34,13 @@ VERIFY_ENGINES = ("onnxruntime", "openvino")
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (one-line help, example)
-    "demo": ("the whole chain on the embedded synthetic dataset: data, export, infer x2, evaluate x2, bench, report",
+    "demo": ("`segdeploy deploy` on the embedded synthetic dataset and the shipped checkpoint: export, engines "
+             "scored and timed, the fastest passing one deployed, report.html",
              "segdeploy demo --out demo_out"),
+    "deploy": ("checkpoint -> the fastest engine, precision and batch within an accuracy budget on this machine: "
+               "export + parity, every candidate scored and timed, artifact + deployment.json + report.html",
+               "segdeploy deploy --model fastscnn_cityscapes --checkpoint best_model.pth --data-root data/cityscapes "
+               "--images 20 --max-drop 0.5 --engines auto --batch 1,4 --time-budget 10 --out deploy_out"),
     "models": ("list every model: params, GFLOPs, input size, dataset, reference metrics",
                "segdeploy models --no-flops"),
     "inspect-checkpoint": ("compare a checkpoint file with a model's official keys and shapes",
@@ -48,10 +55,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "Δ mIoU; on failure, a bisect names the first ONNX node beyond tolerance",
                "segdeploy verify --model fastscnn_cityscapes --checkpoint best_model.pth --onnx fastscnn.onnx "
                "--data-root data/cityscapes --images 20"),
-    "infer": ("batch inference writing ais_bench-layout predictions (resumable)",
+    "infer": ("batch inference writing ais_bench-layout predictions (resumable; 1..N processes and nodes "
+              "under torchrun)",
               "segdeploy infer --model fastscnn_cityscapes --onnx fastscnn.onnx --data-root data/cityscapes "
               "--output preds --batch 4"),
-    "evaluate": ("score a prediction folder: aAcc, mAcc, mIoU and per-class IoU/Acc (mmseg definitions)",
+    "evaluate": ("score a prediction folder: aAcc, mIoU, mAcc, mDice, mFscore, per-class IoU/Acc/Dice/Fscore/"
+                 "Precision/Recall (mmseg definitions); the confusion matrix saved, --plot draws it",
                  "segdeploy evaluate --model fastscnn_cityscapes --pred preds/2026_11_21-10_00_00 "
                  "--data-root data/cityscapes"),
     "bench": ("engines side by side: pure-inference throughput, latency, × torch, share of the matmul peak; "
@@ -95,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as done:  # --help, --version (0) or a usage error (2): a code, not an exception
         return done.code if isinstance(done.code, int) else EXIT_USER_ERROR
+    args.command_line = ["segdeploy", *map(str, argv)]  # recorded by the commands that write provenance
     return run_and_report(lambda: _dispatch(args), debug=args.debug)
 
 
@@ -118,7 +128,8 @@ def _global_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                    help="show tracebacks instead of one-line errors")
     p.add_argument("--threads", type=positive_int, default=argparse.SUPPRESS,
-                   help="torch intra-op threads (default: torch's)")
+                   help="intra-op threads of torch and of infer's ONNX Runtime session (default: torch's, and "
+                        "one per core for ONNX Runtime); under torchrun give each process its share of the cores")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -160,8 +171,36 @@ def _weights(p: argparse.ArgumentParser) -> None:
 
 
 def _args_demo(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=output_dir, default=Path("demo_out"), help="folder for data, models, predictions, report")
-    p.add_argument("--images", type=positive_int, default=20, help="synthetic val images")
+    p.add_argument("--out", type=output_dir, default=Path("demo_out"),
+                   help="folder for the data (OUT/data) and the deployment with its report (OUT/deploy)")
+    p.add_argument("--images", type=positive_int, default=20, help="synthetic val images scored")
+
+
+def _args_deploy(p: argparse.ArgumentParser) -> None:
+    _model(p)
+    p.add_argument("--checkpoint", type=existing_file, required=True, help="the official .pth file to deploy")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="allow a checkpoint that needs full unpickling (runs code from the file)")
+    p.add_argument("--data-root", type=existing_dir, required=True,
+                   help="labelled dataset: accuracy of every engine, timing inputs, int8 calibration")
+    p.add_argument("--split", default="val")
+    p.add_argument("--images", type=positive_int, default=20, help="labelled images every engine is scored on")
+    p.add_argument("--max-drop", type=nonnegative_float, default=0.5,
+                   help="mIoU points a candidate may lose against PyTorch fp32 and still be deployed")
+    p.add_argument("--engines", type=auto_or(engine_list), default=None,
+                   help="auto (every engine: " + ", ".join(ENGINES) + ") or a comma-separated list; "
+                        "PyTorch fp32 always runs as the reference")
+    p.add_argument("--batch", type=auto_or(int_list), default=None, help="auto (1,2,4,8) or comma-separated sizes")
+    p.add_argument("--time-budget", type=positive_float, default=10.0,
+                   help="minutes for the search (accuracy passes and timed loops); later steps are skipped, "
+                        "listed in the report, and run by --resume")
+    p.add_argument("--out", type=output_dir, required=True,
+                   help="new or empty folder: the artifact, deployment.json, report.{html,md,json}, search/, work/")
+    p.add_argument("--calib-images", type=positive_int, default=8,
+                   help="images of the split that are not scored, calibrating the int8 engines")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted deploy in OUT (refused if any setting changed)")
+    _variant(p)
 
 
 def _args_models(p: argparse.ArgumentParser) -> None:
@@ -216,9 +255,17 @@ def _args_export(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", type=existing_dir,
                    help="prove the file on this dataset's images (default: random inputs)")
     p.add_argument("--split", default="val")
-    _variant(p)
     p.add_argument("--images", type=positive_int, default=20, help="with --data-root: images to prove it on")
     _criteria(p)
+    _fold_args(p)
+    _variant(p)
+
+
+def _fold_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fold-preprocess", action="store_true",
+                   help="the file takes uint8 NHWC RGB pixels and normalises them itself (letterbox: pads too)")
+    p.add_argument("--fold-argmax", action="store_true",
+                   help="the file returns the int32 class map (whole and letterbox variants: the others need logits)")
 
 
 def _criteria(p: argparse.ArgumentParser) -> None:
@@ -258,10 +305,25 @@ def _args_verify(p: argparse.ArgumentParser) -> None:
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
     _weights(p)
-    p.add_argument("--onnx", type=existing_file, help="ONNX file (engine onnxruntime)")
-    p.add_argument("--engine", choices=("torch", "onnxruntime"), help="default: onnxruntime with --onnx, else torch")
+    p.add_argument("--onnx", type=existing_file, help="ONNX file (engines onnxruntime*, openvino)")
+    p.add_argument("--engine", choices=INFER_ENGINES,
+                   help="default: onnxruntime with --onnx, else torch; torch-fp16 and onnxruntime-trt-* need CUDA")
+    _device(p)
+    p.add_argument("--trt-calibration", type=existing_file,
+                   help="onnxruntime-trt-int8: the calibration table (calibration.flatbuffers from `segdeploy bench "
+                        "--engine onnxruntime-trt-int8 --work-dir DIR`, under DIR)")
+
+
+def _device(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", type=device_arg, default="cpu",
-                   help="cpu, cuda or cuda:N (torch device; cuda selects ONNX Runtime's CUDA provider)")
+                   help="cpu, cuda or cuda:N (cuda: ONNX Runtime's CUDA provider; under torchrun, cuda is each "
+                        "process's cuda:LOCAL_RANK and the processes talk over nccl)")
+
+
+def _dist_timeout(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dist-timeout", type=positive_float, default=30.0, metavar="MINUTES",
+                   help="under torchrun: how long a process waits for the others where they meet (start, end) "
+                        "before it gives up; at least the time the slowest process may lag")
 
 
 def _args_infer(p: argparse.ArgumentParser) -> None:
@@ -281,10 +343,19 @@ def _args_infer(p: argparse.ArgumentParser) -> None:
     p.add_argument("--logits", action="store_true",
                    help="with --input: write float32 logits instead of int32 class maps (for variants that "
                         "post-process logits, e.g. mmseg-resize, windows)")
-    p.add_argument("--resume", type=existing_dir, help="an earlier run folder: finished images are skipped")
+    p.add_argument("--resume", type=existing_dir, help="an earlier run folder (OUTPUT/<run>): finished images are "
+                                                       "skipped (and scored from their files with --evaluate); "
+                                                       "refused unless it was made with the same settings")
     p.add_argument("--evaluate", action="store_true",
-                   help="with --data-root: score each prediction as it is written (end-to-end pipeline)")
+                   help="with --data-root: score each prediction as it is written (end-to-end pipeline); "
+                        "metrics also go to RUN/metrics.json")
+    p.add_argument("--show-dir", type=output_dir,
+                   help="with --data-root: write each prediction's palette blended over its image here "
+                        "(<stem>.png, as mmseg's test tool)")
+    p.add_argument("--opacity", type=fraction, help="--show-dir: weight of the palette colours, 0..1 (default 0.5)")
+    _pipeline_workers(p)
     _skip_bad(p)
+    _dist_timeout(p)
 
 
 def _args_evaluate(p: argparse.ArgumentParser) -> None:
@@ -295,6 +366,10 @@ def _args_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=output_file, help="where to write the metrics JSON (default: PRED/metrics.json)")
     p.add_argument("--metric", choices=("mmseg", "cityscapes"), default="mmseg",
                    help="cityscapes: also run the official cityscapesscripts evaluator on the same predictions")
+    p.add_argument("--reduce-zero-label", action="store_true",
+                   help="as mmseg: label 0 is ignored and every other label moves down by one before scoring")
+    p.add_argument("--plot", action="store_true",
+                   help="also draw the confusion matrix: JSON_STEM_confusion.png beside the metrics JSON")
     _variant(p)
     _skip_bad(p)
 
@@ -305,8 +380,7 @@ def _args_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--onnx", type=existing_file, help="fp32 ONNX file for the ONNX engines (default: export the checkpoint)")
     p.add_argument("--engine", type=engine_list, help="comma-separated, side by side in one table: "
                    + ", ".join(ENGINES) + " (default: onnxruntime with --onnx, else torch)")
-    p.add_argument("--device", type=device_arg, default="cpu",
-                   help="cpu, cuda or cuda:N (torch device; cuda selects ONNX Runtime's CUDA provider)")
+    _device(p)
     p.add_argument("--batch", type=int_list, default=[1], help="comma-separated batch sizes")
     p.add_argument("--warmup", type=nonnegative_int, default=5, help="untimed runs per engine and batch")
     p.add_argument("--loop", type=positive_int, default=100, help="timed runs per engine and batch")
@@ -328,7 +402,16 @@ def _args_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--e2e", action="store_true",
                    help="end to end on --data-root: read, decode, infer, post-process and score overlapped, "
                         "per-stage throughput, next to the same engine's pure inference")
-    p.add_argument("--workers", type=positive_int, default=2, help="--e2e: threads reading and preprocessing ahead")
+    _dist_timeout(p)
+    _pipeline_workers(p)
+    _fold_args(p)
+    _variant(p)
+
+
+def _pipeline_workers(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=workers_arg, default=None, metavar="auto|threads:N|processes:N",
+                   help="who reads and decodes ahead of the engine (default auto: sized from the first batch's "
+                        "measured costs, processes where decoding holds the GIL; the run says why)")
 
 
 def engine_list(text: str) -> list[str]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -26,25 +28,36 @@ from segdeploy.data.synthetic import generate_cityscapes_like
 from segdeploy.data.variants import default_input_hw, get_variant
 from segdeploy.data.voc_aug import convert_voc_aug
 from segdeploy.demo import DemoConfig, run_demo
+from segdeploy.deploy.candidates import AUTO_BATCHES
+from segdeploy.deploy.run import DeployConfig, run_deploy
+from segdeploy.deploy.summary import print_summary
+from segdeploy.distributed import process_group
 from segdeploy.errors import GateFailed, SegdeployError
 from segdeploy.evaluation.confusion import ConfusionMatrix
-from segdeploy.evaluation.evaluate import evaluate_folder
+from segdeploy.evaluation.evaluate import evaluate_folder, save_confusion
 from segdeploy.evaluation.metrics import segmentation_metrics
+from segdeploy.export.fold import export_folded
 from segdeploy.export.onnx_export import ExportShape
 from segdeploy.export.onnx_export import default_input_hw as default_export_hw
-from segdeploy.export.run import ExportConfig, export_model
+from segdeploy.export.run import ExportConfig, check_export_shape, export_model
+from segdeploy.inference.identity import bin_inputs, dataset_inputs, infer_fingerprint
 from segdeploy.inference.inputs import items_from_bins, items_from_dataset
 from segdeploy.inference.runner import InferConfig, run_inference
+from segdeploy.inference.show import DEFAULT_OPACITY, write_overlays
+from segdeploy.inference.workers import WorkerPlan
 from segdeploy.models import MODELS, build_model, get_spec
 from segdeploy.reporting.atomic import write_json_atomic
 from segdeploy.reporting.report import metrics_json, nan_to_null
 from segdeploy.reporting.tables import (
     accuracy_ladder_table,
     class_delta_table,
+    e2e_ranks_table,
+    e2e_stage_table,
     e2e_table,
     engines_table,
     metrics_table,
     official_table,
+    ranks_table,
 )
 from segdeploy.reporting.verify_tables import (
     bisect_table,
@@ -53,10 +66,12 @@ from segdeploy.reporting.verify_tables import (
     verify_table,
 )
 from segdeploy.reporting.zoo import models_table, zoo_rows
+from segdeploy.runtime.device import require_device
 from segdeploy.runtime.engine import make_backend
+from segdeploy.runtime.engine_io import engine_io
 from segdeploy.training.run import TrainConfig
 from segdeploy.training.train import train as train_model
-from segdeploy.verify.criteria import Criteria
+from segdeploy.verify.criteria import DEFAULT_MIN_AGREEMENT, Criteria
 from segdeploy.verify.run import VerifyConfig, VerifyResult, verify_engine
 
 # Piped output (logs, CI) gets wide tables instead of rich's 80-column default.
@@ -65,6 +80,22 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 
 def demo(args: argparse.Namespace) -> int:
     run_demo(DemoConfig(out=args.out, images=args.images), console)
+    return 0
+
+
+def deploy(args: argparse.Namespace) -> int:
+    config = DeployConfig(model=args.model, checkpoint=args.checkpoint, data_root=args.data_root, out=args.out,
+                          split=args.split, images=args.images, max_drop=args.max_drop,
+                          engines=tuple(args.engines) if args.engines else None,
+                          batches=tuple(args.batch) if args.batch else AUTO_BATCHES, time_budget_min=args.time_budget,
+                          variant=args.variant, trust=args.trust_checkpoint, resume=args.resume,
+                          calib_images=args.calib_images,
+                          command_line=tuple(args.command_line))
+    result = run_deploy(config, log=console.print)
+    print_summary(console, result)
+    if result.chosen is None:
+        raise GateFailed.at("--max-drop", f"no candidate stayed within {args.max_drop:g} mIoU points of PyTorch fp32 "
+                                          f"(table above; report {result.report.html})")
     return 0
 
 
@@ -90,8 +121,9 @@ def inspect_checkpoint(args: argparse.Namespace) -> int:
 def preprocess(args: argparse.Namespace) -> int:
     result = preprocess_dataset(get_spec(args.model), args.data_root, args.split, args.out, args.info,
                                 variant=args.variant, skip_bad=args.skip_bad)
-    console.print(f"{result.written} images preprocessed ({result.already_done} already there) into {result.out_dir}; "
-                  f"info file {result.info_path}, geometry {result.index_path}")
+    removed = f", {result.removed} stale input files removed" if result.removed else ""
+    console.print(f"{result.written} images preprocessed ({result.already_done} unchanged and already there"
+                  f"{removed}) into {result.out_dir}; info file {result.info_path}, geometry {result.index_path}")
     _print_skipped(result.skipped, f"listed in {result.index_path}")
     return 0
 
@@ -106,12 +138,19 @@ def _print_skipped(skipped: list[dict[str, str]], where: str) -> None:
 
 def export(args: argparse.Namespace) -> int:
     spec = get_spec(args.model)
+    folding = args.fold_preprocess or args.fold_argmax
+    if args.variant is not None and not (folding or args.data_root is not None):
+        raise SegdeployError.at("--variant", "only shapes a folded file or the --data-root check: add "
+                                             "--fold-preprocess / --fold-argmax, or --data-root")
     if args.out is None and not args.preflight:
         raise SegdeployError.at("--out", "is required (only --preflight writes nothing)")
-    _warn_random_weights(spec, args.checkpoint)
-    model = build_model(spec, args.checkpoint, args.trust_checkpoint)
+    if folding:
+        return _export_folded(args, spec)
     shape = ExportShape(args.batch, *(args.input_size or default_export_hw(spec)), dynamic_batch=args.dynamic_batch,
                         dynamic_hw=args.dynamic_hw, size_divisor=spec.size_divisor)
+    check_export_shape(spec, shape)  # a usage error before the warning and the minutes of exporting
+    _warn_random_weights(spec, args.checkpoint)
+    model = build_model(spec, args.checkpoint, args.trust_checkpoint)
     check = VerifyConfig(criteria=_criteria(args), data_root=args.data_root, split=args.split, variant=args.variant,
                          images=args.images)
     config = ExportConfig(out=args.out, shape=shape, simplify=args.simplify, engine=args.engine,
@@ -167,6 +206,28 @@ def _report_verification(result: VerifyResult, onnx: Path, written: Path | None 
     return 0
 
 
+def _export_folded(args: argparse.Namespace, spec) -> int:
+    """A folded file (uint8 pixels in and/or a class map out) has its own ONNX Runtime check."""
+    for flag, given in (("--dynamic-hw", args.dynamic_hw), ("--preflight", args.preflight),
+                        ("--data-root", args.data_root is not None), ("--engine", args.engine != "onnxruntime")):
+        if given:
+            raise SegdeployError.at(flag, "does not apply to a folded file (--fold-preprocess / --fold-argmax)")
+    path, parity, plan = export_folded(spec, args.out, args.variant, args.fold_preprocess, args.fold_argmax,
+                                       args.checkpoint, args.trust_checkpoint, batch=args.batch,
+                                       dynamic_batch=args.dynamic_batch, input_hw=args.input_size,
+                                       simplify=args.simplify)
+    _warn_random_weights(spec, args.checkpoint)  # after export_folded's own usage checks
+    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); onnx.checker: ok; variant {plan.variant}: "
+                  f"{plan.io.describe()}")
+    delta = "class maps" if math.isnan(parity.max_abs_diff) else f"max |Δlogit| {parity.max_abs_diff:.3g},"
+    console.print(f"ONNX Runtime vs PyTorch on {'x'.join(map(str, parity.input_shape))} random input: "
+                  f"{delta} argmax agreement {parity.argmax_agreement:.4%}")
+    if not parity.passed:
+        raise GateFailed.at(path, f"argmax agreement {parity.argmax_agreement:.4%} is below "
+                                  f"{DEFAULT_MIN_AGREEMENT:.1%}")
+    return 0
+
+
 def _warn_random_weights(spec, checkpoint: Path | None) -> None:
     """One loud line: numbers from random weights say nothing about the trained model."""
     if checkpoint is None:
@@ -179,41 +240,84 @@ def infer(args: argparse.Namespace) -> int:
     spec = get_spec(args.model)
     if args.evaluate and args.data_root is None:
         raise SegdeployError.at("--evaluate", "needs --data-root (labels are read from the dataset)")
+    if args.show_dir is not None and args.data_root is None:
+        raise SegdeployError.at("--show-dir", "needs --data-root (the overlays are drawn on the dataset's images)")
+    if args.opacity is not None and args.show_dir is None:
+        raise SegdeployError.at("--opacity", "only applies to --show-dir DIR")
     variant = get_variant(spec, args.variant)
-    if args.data_root is not None:
-        if args.logits:
-            raise SegdeployError.at("--logits", "needs --input: with --data-root the variant's post-process "
-                                                "runs here and writes class maps at label resolution")
-        items = items_from_dataset(spec, args.data_root, args.split, variant.name)
-    else:
-        items = items_from_bins(args.input, args.input_size, args.info, default_input_hw(spec, variant))
+    if args.data_root is not None and args.logits:
+        raise SegdeployError.at("--logits", "needs --input: with --data-root the variant's post-process "
+                                            "runs here and writes class maps at label resolution")
     if args.onnx is None:
         _warn_random_weights(spec, args.checkpoint)
-    backend = make_backend(spec, args.engine, args.onnx, args.checkpoint, args.trust_checkpoint, args.device)
-    config = InferConfig(output=args.output, batch=args.batch, outfmt=args.outfmt, keep_logits=args.logits,
-                         resume=args.resume, skip_bad=args.skip_bad)
-    confusion = ConfusionMatrix(spec.num_classes) if args.evaluate else None
-    result = run_inference(spec, backend, items, config, confusion=confusion)
-    console.print(f"{backend.name}: {result.written} images predicted, {result.skipped_done} already done, "
-                  f"{result.images_per_second:.2f} img/s -> {result.run_dir}")
-    if result.pipeline is not None and result.written:
-        console.print("\n".join(result.pipeline.lines()), markup=False, highlight=False)
-    if confusion is not None:
-        scored = f"{result.written} images scored while predicting (resumed images are not re-scored)"
-        console.print(metrics_table(segmentation_metrics(confusion), spec.classes, title=f"{spec.name}: {scored}"))
-    _print_skipped(result.skipped, f"listed in {result.run_dir}_summary.json")
+    with process_group(args.device, timedelta(minutes=args.dist_timeout)) as info:  # 1 process without torchrun
+        backend = make_backend(spec, args.engine, args.onnx, args.checkpoint, args.trust_checkpoint, str(info.device),
+                               threads=args.threads or None, trt_calibration=args.trt_calibration,
+                               trt_cache=args.output / "tensorrt_engines")
+        items, inputs, run_variant = _infer_items(args, spec, variant, engine_io(backend))
+        config = InferConfig(output=args.output, batch=args.batch, outfmt=args.outfmt, keep_logits=args.logits,
+                             resume=args.resume, skip_bad=args.skip_bad)
+        # --device as given, not this rank's cuda:N: a run resumes with any number of processes
+        fingerprint = infer_fingerprint(spec.name, backend.name, args.device, args.checkpoint, args.onnx, run_variant,
+                                        args.outfmt, args.logits, args.batch, inputs, items)
+        confusion = ConfusionMatrix(spec.num_classes) if args.evaluate else None
+        result = run_inference(spec, backend, items, config, fingerprint, confusion=confusion,
+                               workers=_worker_plan(args.workers), info=info)
+    if info.is_main:  # under torchrun every process returns here with the totals
+        _report_inference(spec, variant.name, backend.name, items, result, confusion)
+        if args.show_dir is not None:  # rank 0 draws every image's overlay from the files
+            opacity = DEFAULT_OPACITY if args.opacity is None else args.opacity
+            written = write_overlays(spec, items, result.run_dir, result.outputs, args.show_dir, opacity)
+            console.print(f"{written} overlays (opacity {opacity:g}) written to {args.show_dir}")
     return 0
+
+
+def _infer_items(args: argparse.Namespace, spec, variant, io) -> tuple[list, str, str | None]:
+    """The items to predict, where they come from (for the fingerprint), and the variant run in-process."""
+    if args.data_root is not None:
+        items = items_from_dataset(spec, args.data_root, args.split, variant.name, io)
+        return items, dataset_inputs(args.data_root, args.split), variant.name
+    if io.pixels:
+        raise SegdeployError.at("--input", f"holds normalised float32 .bin files, but {args.onnx} takes uint8 "
+                                           "pixels (exported with --fold-preprocess): pass --data-root")
+    default_hw = default_input_hw(spec, variant)
+    items = items_from_bins(args.input, args.input_size, args.info, default_hw)
+    return items, bin_inputs(args.input, args.input_size, args.info, default_hw), None
+
+
+def _report_inference(spec, variant: str, engine: str, items, result, confusion: ConfusionMatrix | None) -> None:
+    console.print(f"{engine}: {result.written} images predicted, {result.skipped_done} already done, "
+                  f"{result.images_per_second:.2f} img/s -> {result.run_dir}")
+    if len(result.ranks) > 1:
+        console.print(ranks_table(result.ranks, title=f"{len(result.ranks)} processes"))
+    if result.pipeline is not None and result.pipeline.items:
+        lines = result.pipeline.lines() if len(result.ranks) < 2 else ["rank 0:", *result.pipeline.lines()]
+        console.print("\n".join(lines), markup=False, highlight=False)
+    if confusion is not None:
+        scored = sum(1 for item in items if item.label is not None and item.stem in result.outputs)
+        metrics = segmentation_metrics(confusion)
+        resumed = f" ({result.skipped_done} read back from the files of the resumed run)" if result.skipped_done else ""
+        title = f"{spec.name}: {scored} images scored{resumed}"
+        console.print(metrics_table(metrics, spec.classes, title=title))
+        out = result.run_dir / "metrics.json"
+        write_json_atomic(out, metrics_json(metrics, spec.classes, images=scored, images_total=len(items),
+                                            variant=variant, skipped=result.skipped,
+                                            confusion_matrix=confusion.to_json()))
+        console.print(f"metrics written to {out}")
+    _print_skipped(result.skipped, f"listed in {result.run_dir}_summary.json")
 
 
 def evaluate(args: argparse.Namespace) -> int:
     spec = get_spec(args.model)
     result = evaluate_folder(spec, args.pred, args.data_root, args.split, variant=args.variant,
-                             skip_bad=args.skip_bad, official=args.metric == "cityscapes")
+                             skip_bad=args.skip_bad, official=args.metric == "cityscapes",
+                             reduce_zero_label=args.reduce_zero_label)
     covered = f"{result.images} of {result.total} images" if result.skipped else f"{result.images} images"
     console.print(f"{spec.name}, variant {result.variant}: scored {covered} of {args.data_root} {args.split}")
     console.print(metrics_table(result.metrics, spec.classes, title=f"{spec.name}: {covered}"))
     extra = {"images": result.images, "images_total": result.total, "variant": result.variant,
-             "skipped": result.skipped}
+             "reduce_zero_label": args.reduce_zero_label, "skipped": result.skipped,
+             "confusion_matrix": result.confusion.to_json()}
     if result.official is not None:
 
         console.print(official_table(result.metrics, result.official, spec.classes))
@@ -221,7 +325,10 @@ def evaluate(args: argparse.Namespace) -> int:
     out = args.json or args.pred / "metrics.json"
     write_json_atomic(out, metrics_json(result.metrics, spec.classes, **extra))
     _print_skipped(result.skipped, f"listed in {out}")
-    console.print(f"metrics written to {out}")
+    saved = save_confusion(result.confusion, spec.classes, out.with_name(f"{out.stem}_confusion"), plot=args.plot,
+                           title=f"{spec.name}: {covered} of {args.split}")
+    console.print(f"metrics written to {out}; confusion matrix (rows label, columns prediction, last row/column "
+                  f"out of range) in {out.name} and {', '.join(str(p) for p in saved)}")
     return 0
 
 
@@ -231,6 +338,7 @@ def bench(args: argparse.Namespace) -> int:
         if wanted and args.data_root is None:
             raise SegdeployError.at(flag, "needs --data-root ROOT (labelled images to run the engines on)")
     engines = tuple(args.engine or ["onnxruntime" if args.onnx is not None else "torch"])
+    require_device(args.device, list(engines))  # before the minutes of exporting and timing
     if args.onnx is None or args.accuracy or any(e.startswith("torch") for e in engines):
         _warn_random_weights(spec, args.checkpoint)
     config = BenchConfig(engines=engines, batches=tuple(args.batch), warmup=args.warmup, loop=args.loop,
@@ -241,6 +349,12 @@ def bench(args: argparse.Namespace) -> int:
                             args.data_root if args.accuracy or args.e2e else None)
     if args.e2e:
         return _bench_e2e(spec, config, args)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise SegdeployError.at("torchrun", "bench times one process; several share a dataset with --e2e")
+    for flag, given in (("--fold-preprocess", args.fold_preprocess), ("--fold-argmax", args.fold_argmax),
+                        ("--variant", args.variant is not None), ("--workers", args.workers is not None)):
+        if given:
+            raise SegdeployError.at(flag, "applies to --e2e runs only")
     report = run_bench(spec, config, log=console.print)
     hw = report.input_hw
     console.print(engines_table(report, title=f"{spec.name} @ {hw[0]}x{hw[1]} ({report.gflops_per_sample:.1f} "
@@ -267,15 +381,29 @@ def bench(args: argparse.Namespace) -> int:
 
 
 def _bench_e2e(spec, config, args: argparse.Namespace) -> int:
-    rows = run_e2e(spec, config, args.data_root, workers=args.workers, log=console.print)
+    with process_group(args.device, timedelta(minutes=args.dist_timeout)) as info:  # 1 process without torchrun
+        config = dataclasses.replace(config, device=str(info.device), show_progress=info.is_main)
+        rows = run_e2e(spec, config, args.data_root, args.variant, args.fold_preprocess, args.fold_argmax,
+                       workers=_worker_plan(args.workers), log=console.print if info.is_main else lambda _: None,
+                       info=info)
+    if not info.is_main:
+        return 0
     for row in rows:
-        console.print(f"{row.engine}, batch {row.batch}:", highlight=False)
+        console.print(f"{row.engine}, batch {row.batch} ({row.engine_io}):", highlight=False)
         console.print("\n".join("  " + line for line in row.pipeline.lines()), markup=False, highlight=False)
+        console.print(e2e_stage_table(row.pipeline, title=f"{row.engine}, batch {row.batch}: stages"))
     console.print(e2e_table(rows, title=f"{spec.name}: end to end vs pure inference, {config.input_hw[0]}x"
-                                        f"{config.input_hw[1]}, {args.data_root}"))
+                                        f"{config.input_hw[1]} images, {args.data_root}"))
+    if info.world_size > 1:
+        console.print(e2e_ranks_table(rows, title=f"{info.world_size} processes: images/s of each and of all"))
     if args.json:
-        write_json_atomic(args.json, {"model": spec.name, "e2e": [row.to_json() for row in rows]})
+        write_json_atomic(args.json, {"model": spec.name, "world_size": info.world_size,
+                                      "e2e": [row.to_json() for row in rows]})
     return 0
+
+
+def _worker_plan(workers: tuple[str, int] | None) -> WorkerPlan | None:
+    return None if workers is None else WorkerPlan(workers[0], workers[1], "--workers")
 
 
 def train(args: argparse.Namespace) -> int:

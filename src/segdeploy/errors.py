@@ -10,8 +10,10 @@ Exit codes (documented in the README, for CI scripts):
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable
 
@@ -64,6 +66,19 @@ def describe_os_error(err: OSError) -> str:
         where = f"{err.filename} -> {err.filename2}"
     advice = _OS_ADVICE.get(err.errno or -1, err.strerror or str(err))
     return f"{where}: {advice}"
+
+
+@contextlib.contextmanager
+def naming_path(path: str | Path) -> Iterator[None]:
+    """Re-raise an OSError from the block as one about `path` when it names no file, or only the
+    temporary file beside `path`: a write into an open file (ENOSPC on write, fsync, close) names none."""
+    try:
+        yield
+    except OSError as err:
+        temporary = err.filename is not None and Path(err.filename).name.startswith(f".{Path(path).name}.")
+        if err.filename is not None and not temporary:
+            raise
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from err
 
 
 def one_line(text: str) -> str:

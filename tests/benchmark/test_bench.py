@@ -107,9 +107,52 @@ def test_e2e_reports_every_stage_next_to_pure_inference(work, capsys):
                  str(config.work_dir), "--json", str(root / "e2e.json")])
     out = capsys.readouterr().out
     assert code == 0
-    for stage in ("[e2e]", "[data read]", "[preprocess]", "[inference]", "[postprocess]"):
+    for stage in ("[e2e]", "[cpu bound]", "[workers]", "[data read]", "[preprocess]", "[inference]",
+                  "[postprocess]", "[write]"):
         assert stage in out
     rows = json.loads((root / "e2e.json").read_text())["e2e"]
     assert [r["batch"] for r in rows] == [1, 2]
     assert all(r["e2e_images_per_s"] > 0 and r["pure_images_per_s"] > 0 for r in rows)
     assert rows[0]["mIoU"] == pytest.approx(rows[1]["mIoU"])  # the batch size does not change predictions
+    for row in rows:  # the bound is the cores over the stages' CPU time, and the run cannot beat it by much
+        stages_cpu = sum(s["cpu_ms_per_image"] for s in row["stages"].values())
+        assert row["cpu_ms_per_image"] == pytest.approx(stages_cpu)
+        assert row["cpu_bound_images_per_s"] == pytest.approx(row["cores"] * 1000 / stages_cpu)
+        assert row["stages"]["inference"]["cpu_ms_per_image"] > 0 and row["stages"]["preprocess"]["cpu_ms_per_image"] > 0
+
+
+def test_e2e_under_torchrun_reports_each_process_and_the_total(work, tmp_path, capsys, torchrun):
+    root, config, _, _ = work
+    args = ["bench", "--model", SPEC.name, "--engine", "onnxruntime", "--e2e", "--data-root", str(root / "data"),
+            "--batch", "1", "--warmup", "1", "--loop", "2", "--work-dir", str(config.work_dir)]
+    assert main(["--threads", "1", *args, "--json", str(tmp_path / "one.json")]) == 0
+    capsys.readouterr()
+    proc = torchrun(["--standalone", "--nproc-per-node", "2"], ["--threads", "1", *args, "--json", str(tmp_path / "two.json")])
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, out[-3000:]
+    (one,) = json.loads((tmp_path / "one.json").read_text())["e2e"]
+    result = json.loads((tmp_path / "two.json").read_text())
+    (two,) = result["e2e"]
+    assert result["world_size"] == 2 and [r["rank"] for r in two["ranks"]] == [0, 1]
+    assert two["pure_images_per_s"] == pytest.approx(sum(r["pure_images_per_s"] for r in two["ranks"]))
+    assert two["e2e_images_per_s"] > 0 and all(r["e2e_images_per_s"] > 0 for r in two["ranks"])
+    assert two["mIoU"] == one["mIoU"]  # the 3 images shared out over 2 processes, scored once each
+    assert "2 processes: images/s of each and of all" in out
+    assert not list(config.work_dir.glob(".e2e-*"))  # the throw-away predictions are removed
+
+
+def test_e2e_on_the_file_with_preprocessing_and_argmax_folded_scores_the_same(work, capsys):
+    root, config, _, _ = work
+    results = {}
+    for name, folds in (("plain", []), ("folded", ["--fold-preprocess", "--fold-argmax"])):
+        out = root / f"e2e_{name}.json"
+        assert main(["bench", "--model", SPEC.name, "--engine", "onnxruntime", "--e2e", "--data-root", str(root / "data"),
+                     "--warmup", "1", "--loop", "2", "--work-dir", str(config.work_dir), "--json", str(out),
+                     "--workers", "threads:1", *folds]) == 0
+        (results[name],) = json.loads(out.read_text())["e2e"]
+    assert "uint8 NHWC RGB pixels -> int32 class maps" in capsys.readouterr().out
+    assert results["folded"]["engine_io"] == "uint8 NHWC RGB pixels -> int32 class maps"
+    assert results["folded"]["mIoU"] == results["plain"]["mIoU"]  # the same predictions, bit for bit
+    assert main(["bench", "--model", SPEC.name, "--engine", "torch", "--e2e", "--data-root", str(root / "data"),
+                 "--fold-argmax"]) == 2
+    assert "applies to exported files, not to engine(s) torch" in capsys.readouterr().err

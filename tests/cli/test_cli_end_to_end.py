@@ -134,6 +134,30 @@ def test_every_command_help_shows_an_example(path):
     assert f"segdeploy {' '.join(path)}" in example  # `torchrun ... -m segdeploy train` counts too
 
 
+@pytest.mark.parametrize("path", [[]] + COMMAND_PATHS, ids=lambda path: " ".join(path) or "segdeploy")
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_of_every_command_and_the_top_level(path, flag, capsys):
+    code, out, err = run(capsys, *path, flag)
+    assert code == 0 and err == "" and out.startswith(f"usage: segdeploy {' '.join(path)}".rstrip())
+    assert "exit codes: 0 success, 2 bad usage or bad input, 3 a gate failed" in " ".join(out.split())
+    if path in (["data"], []):  # a parent lists its subcommands
+        names = DATA_COMMANDS if path else COMMANDS
+        assert all(name in out for name in names)
+
+
+def test_version(capsys):
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.startswith("segdeploy ") and out.split()[1][0].isdigit()
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_global_flags_before_or_after_the_subcommand(where, tmp_path, capsys):
+    flags, command = ["--threads", "1", "--debug"], ["data", "synthetic", "--out", str(tmp_path), "--count", "1",
+                                                     "--size", "32x64"]
+    code, out, _ = run(capsys, *(flags + command if where == "before" else command + flags))
+    assert code == 0 and "1 images in" in out
+
+
 def test_data_synthetic_writes_a_cityscapes_tree(tmp_path, capsys):
     code, out, _ = run(capsys, "data", "synthetic", "--out", str(tmp_path), "--count", "2", "--size", "32x64")
     assert code == 0 and "2 images in" in out

@@ -4,6 +4,7 @@ layouts, an ais_bench output folder scored end to end, and bad input (one-line e
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import warnings
 from pathlib import Path
@@ -27,6 +28,7 @@ from segdeploy.data.transforms import (
     unletterbox_class_map,
 )
 from segdeploy.data.voc import list_voc, voc_colormap
+from segdeploy.deploy.run import DeployConfig, run_deploy
 from segdeploy.evaluation.metrics import evaluate_arrays
 from segdeploy.models import MODELS
 from segdeploy.training.train import save_state_dict
@@ -223,6 +225,30 @@ def test_voc_variant_end_to_end_two_routes_agree_with_the_spec(voc_tree, tmp_pat
     assert (expected.area_pred > 0).sum() >= 3  # the calibrated random model predicts several classes
 
 
+def test_deploy_of_the_tiny_fcn_on_voc_writes_a_complete_folder(voc_tree, tmp_path):
+    """deploy on the VOC tree: the guide's letterbox variant, odd image modes, a test-size network."""
+    voc, _, model, _ = voc_tree
+    checkpoint = save_state_dict(model, tmp_path / "fcn_tiny.pth")
+    out = tmp_path / "deploy"
+    result = run_deploy(DeployConfig(model=FCN, checkpoint=checkpoint, data_root=voc, out=out, images=4,
+                                     engines=("onnxruntime",), batches=(1, 2), tiny=True, calib_images=1,
+                                     seconds_per_candidate=0.2, show_progress=False), log=lambda _: None)
+    assert {"deployment.json", "model.onnx", "report.json", "report.md", "report.html"} <= {p.name for p in out.iterdir()}
+    report = json.loads((out / "report.json").read_text())
+    assert report["variant"] == "guide-letterbox" and report["input_hw"] == [500, 500]
+    with torch.no_grad():
+        expected = evaluate_arrays(*_reference_class_maps(model, voc, "guide-letterbox"), num_classes=21)
+    for engine in ("torch", "onnxruntime"):
+        assert report["engines"][engine]["mIoU"] == pytest.approx(expected.mIoU, abs=1e-6)
+    passing = [c for c in report["candidates"] if c["deployable"]]
+    assert report["chosen"] == max(passing, key=lambda c: c["timing"]["samples_per_s"])["id"] == result.chosen.candidate.id
+    words = shlex.split(json.loads((out / "deployment.json").read_text())["infer_command"])
+    words[words.index("--output") + 1] = str(tmp_path / "preds")
+    assert main(words[1:]) == 0 and main(["evaluate", "--model", FCN, "--pred", str(only_run_dir(tmp_path / "preds")),
+                                          "--data-root", str(voc), "--json", str(tmp_path / "m.json")]) == 0
+    assert json.loads((tmp_path / "m.json").read_text())["mIoU"] == pytest.approx(expected.mIoU, abs=1e-6)
+
+
 # ---------------------------------------------------------------------------------------------- Cityscapes
 
 
@@ -354,8 +380,8 @@ def test_bad_inputs_are_one_line_errors_naming_the_file(bad_voc, voc_tree, tmp_p
     # with the image repaired, the label problems surface in evaluate
     shutil.copy(voc_tree[0] / "JPEGImages" / "2007_000033.jpg", bad_voc / "JPEGImages" / "2007_000033.jpg")
     assert run(capsys, "infer", "--model", FCN, "--onnx", onnx, "--data-root", bad_voc, "--output",
-               tmp_path / "p")[0] == 0
-    run_dir = only_run_dir(tmp_path / "p")
+               tmp_path / "p2")[0] == 0
+    run_dir = only_run_dir(tmp_path / "p2")
     line = one_line_error(capsys, "evaluate", "--model", FCN, "--pred", run_dir, "--data-root", bad_voc)
     assert "SegmentationClass/2007_000042.png" in line and "no label for 2007_000042.jpg" in line
     shutil.copy(bad_voc / "SegmentationClass" / "2007_000129.png", bad_voc / "SegmentationClass" / "2007_000042.png")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -85,3 +86,22 @@ def test_normalize_bgr_flips_channels_after_normalising():
     assert rgb[:, 0, 0].tolist() == [9.0, 18.0, 27.0]
     assert bgr[:, 0, 0].tolist() == [27.0, 18.0, 9.0]
     assert bgr.flags.c_contiguous
+
+
+@pytest.mark.parametrize(("shape", "size"), [
+    ((375, 500, 3), (500, 666)),  # up, a non-integer ratio (VOC 500x375 -> letterbox / keep-ratio sizes)
+    ((500, 333, 3), (512, 341)),
+    ((1024, 2048, 3), (500, 1000)),  # down by about 2
+    ((7, 5, 3), (3, 11)),  # down one axis, up the other
+    ((9, 13, 1), (4, 6)),  # one channel keeps its axis
+])
+def test_resize_image_is_mmcv_imresize_that_is_opencv_inter_linear(shape, size):
+    """mmcv.imresize(img, (w, h)) is cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)."""
+    image = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
+    reference = cv2.resize(image, size[::-1], interpolation=cv2.INTER_LINEAR).reshape(*size, shape[2])
+    out = resize_image(image, size)
+    assert out.dtype == np.uint8 and out.shape == (*size, shape[2])
+    np.testing.assert_array_equal(out, reference)
+    # the float imitation it replaces is off by one where OpenCV's fixed-point weights round differently
+    imitation = np.clip(np.rint(resize_bilinear(image, size)), 0, 255).astype(np.int16)
+    assert np.abs(imitation - out).max() <= 1

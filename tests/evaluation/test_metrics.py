@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from segdeploy.evaluation.confusion import ConfusionMatrix
+from segdeploy.evaluation.labels import reduce_zero_label
 from segdeploy.evaluation.metrics import SegMetrics, evaluate_arrays, segmentation_metrics
 
 NAN = math.nan
@@ -288,3 +289,39 @@ def test_matches_independent_per_class_reference(num_classes, seed):
         warnings.simplefilter("ignore", RuntimeWarning)
         np.testing.assert_array_equal(m.mIoU, np.nanmean(np.array(ref["IoU"])))
         np.testing.assert_array_equal(m.mAcc, np.nanmean(np.array(ref["Acc"])))
+
+
+# ---------------------------------------------------------------- mmseg 1.x extras: Dice, Precision, Recall, Fscore
+
+
+def test_dice_precision_recall_fscore_as_mmseg_1x_defines_them():
+    pred = np.array([[0, 0, 1, 1], [2, 2, 1, 0]])
+    label = np.array([[0, 1, 1, 1], [2, 0, 3, 255]], dtype=np.uint8)
+    m = evaluate_arrays([pred], [label], num_classes=4)
+    # class: intersect, pred area, label area = 0: (1, 2, 2), 1: (2, 3, 3), 2: (1, 2, 1), 3: (0, 0, 1)
+    np.testing.assert_allclose(m.Dice, [2 * 1 / 4, 2 * 2 / 6, 2 * 1 / 3, 0.0])
+    np.testing.assert_allclose(m.Precision, [1 / 2, 2 / 3, 1 / 2, NAN])
+    np.testing.assert_allclose(m.Recall, [1 / 2, 2 / 3, 1.0, 0.0])
+    np.testing.assert_array_equal(m.Recall, m.Acc)
+    f1 = [2 * p * r / (p + r) for p, r in ((1 / 2, 1 / 2), (2 / 3, 2 / 3), (1 / 2, 1.0))]
+    np.testing.assert_allclose(m.Fscore, [*f1, NAN])
+    assert m.mDice == pytest.approx(np.mean([1 / 2, 2 / 3, 2 / 3, 0.0]))
+    assert m.mPrecision == pytest.approx(np.mean([1 / 2, 2 / 3, 1 / 2]))  # NaN skipped, as np.nanmean
+    assert m.mFscore == pytest.approx(np.mean(f1))
+
+
+def test_fscore_of_a_class_predicted_and_labelled_but_never_hit_is_nan_as_in_mmseg():
+    """mmseg 1.x computes (1 + b^2) P R / (b^2 P + R) with P = R = 0 as 0/0 = NaN, dropping it from mFscore."""
+    m = evaluate_arrays([np.array([[1, 0]])], [np.array([[0, 1]], dtype=np.uint8)], num_classes=2)
+    np.testing.assert_array_equal(m.Precision, [0.0, 0.0])
+    assert np.isnan(m.Fscore).all() and np.isnan(m.mFscore) and m.mDice == 0.0
+
+
+def test_reduce_zero_label_as_mmseg_loads_annotations():
+    label = np.array([[0, 1, 2], [150, 254, 255]], dtype=np.uint8)
+    before = label.copy()
+    np.testing.assert_array_equal(reduce_zero_label(label), [[255, 0, 1], [149, 253, 255]])
+    np.testing.assert_array_equal(label, before)  # the input is not written
+    assert reduce_zero_label(label).dtype == np.uint8
+    with pytest.raises(ValueError):
+        reduce_zero_label(np.array([[-1, 300]]))

@@ -14,6 +14,7 @@ from segdeploy.evaluation.evaluate import evaluate_folder
 from segdeploy.inference.inputs import items_from_dataset
 from segdeploy.inference.pipeline import STAGES, Stages, run_pipeline
 from segdeploy.inference.runner import InferConfig, run_inference
+from segdeploy.inference.workers import WorkerPlan
 from segdeploy.models import MODELS
 from segdeploy.runtime.torch_backend import TorchBackend
 
@@ -34,7 +35,7 @@ def _stages(batches: list, done: list, fail_on: int | None = None) -> Stages:
 
 def test_batches_are_consecutive_and_postprocess_runs_in_order_off_the_main_thread():
     batches, done = [], []
-    result = run_pipeline(list(range(11)), _stages(batches, done), batch=4, workers=3, prefetch=5)
+    result = run_pipeline(list(range(11)), _stages(batches, done), batch=4, workers=WorkerPlan("threads", 3), prefetch=5)
     assert batches == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10]]
     assert [(i, out) for i, out, _ in done] == [(i, (i + 0.5) * 10) for i in range(11)]
     assert {name for _, _, name in done} != {threading.main_thread().name}
@@ -45,7 +46,7 @@ def test_batches_are_consecutive_and_postprocess_runs_in_order_off_the_main_thre
 def test_an_error_in_a_worker_stops_the_run_and_keeps_what_was_finished():
     batches, done = [], []
     with pytest.raises(ValueError, match="cannot read 6"):
-        run_pipeline(list(range(12)), _stages(batches, done, fail_on=6), batch=2, workers=2, prefetch=2)
+        run_pipeline(list(range(12)), _stages(batches, done, fail_on=6), batch=2, workers=WorkerPlan("threads", 2), prefetch=2)
     assert [i for i, _, _ in done] == [0, 1, 2, 3, 4, 5]
 
 

@@ -31,7 +31,7 @@ def test_verify_on_labelled_images_passes_and_writes_json(exported, cityscapes, 
     code, stdout, err = run(capsys, "verify", "--model", SPEC.name, "--checkpoint", str(exported.checkpoint),
                             "--onnx", str(exported.onnx), "--data-root", str(cityscapes), "--images", "2",
                             "--json", str(out))
-    assert code == 0 and "passed" in stdout and "mIoU" in stdout and "warning" not in err
+    assert code == 0 and "passed" in stdout and "mIoU" in stdout and "warning" not in err, err
     saved = json.loads(out.read_text())
     assert saved["passed"] and saved["metrics"]["d_mIoU"] == 0 and len(saved["images"]) == 2
     assert saved["criteria"] == {"atol": 1e-3, "rtol": 1e-3, "min_agreement": 0.999, "max_drop": 0.1}

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from segdeploy.data.variants import geometry_for
+from segdeploy.errors import SegdeployError
 from segdeploy.models import MODELS
+from segdeploy.runtime.engine_io import EngineIO
 from segdeploy.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from segdeploy.runtime.torch_backend import TorchBackend
 from segdeploy.verify.criteria import Criteria
@@ -118,3 +120,11 @@ def test_windows_of_a_sliding_window_model_are_verified_and_merged_per_image(tin
     windows = geometry_for(spec, spec.variants[0], HW).input_hws  # 64x128 upscaled to 768x1536: 3 windows
     assert image.input_shapes == tuple((1, 3, *hw) for hw in windows) and len(windows) == 3
     assert result.passed and result.metrics.d_mIoU == 0
+
+
+def test_a_folded_engine_is_refused_with_what_it_takes(exported):
+    class Folded(Altered):
+        io = EngineIO(pixels=True, class_map=True)
+
+    with pytest.raises(SegdeployError, match="takes uint8 NHWC RGB pixels -> int32 class maps: verify compares"):
+        _verify(exported, Folded(exported.model, lambda x: x), images=1)

@@ -6,7 +6,7 @@ step cost: exported fp32 ONNX -> onnxslim-simplified -> static int8 QDQ (calibra
 
 from __future__ import annotations
 
-import hashlib
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,9 @@ from segdeploy.data.synthetic import generate_cityscapes_like
 from segdeploy.data.transforms import normalize, resize_image
 from segdeploy.export.onnx_export import export_onnx, simplify_onnx
 from segdeploy.export.quantize import quantize_int8
+from segdeploy.export.tensorrt_calibration import TABLE_NAME, write_tensorrt_calibration
 from segdeploy.models.spec import ModelSpec
+from segdeploy.reporting.fingerprint import file_sha256
 
 
 @dataclass(frozen=True)
@@ -29,31 +31,25 @@ class EngineFiles:
     slim: Path | None = None
     int8: Path | None = None
     ort_cache: Path | None = None  # folder for ONNX Runtime's optimised-graph files
+    trt_table: Path | None = None  # TensorRT int8 calibration table of the fp32 file
+    trt_cache: Path | None = None  # folder for TensorRT's engines
 
 
 def weights_tag(spec: ModelSpec, checkpoint: Path | None, onnx: Path | None, hw: tuple[int, int]) -> str:
     """A file-name stem naming what the files were made from, so a changed checkpoint is never reused."""
     if onnx is not None:
-        source = f"{Path(onnx).stem}-{_short_hash(Path(onnx))}"
+        source = f"{Path(onnx).stem}-{file_sha256(onnx)[:10]}"
     elif checkpoint is not None:
-        source = f"{Path(checkpoint).stem}-{_short_hash(Path(checkpoint))}"
+        source = f"{Path(checkpoint).stem}-{file_sha256(checkpoint)[:10]}"
     else:
         source = "seed0"  # random weights drawn under a fixed seed: the same on every run
     return f"{spec.name}_{hw[0]}x{hw[1]}_{source}"
 
 
-def _short_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:10]
-
-
 def prepare_files(model: Callable[[], nn.Module], hw: tuple[int, int], work_dir: Path, tag: str,
                   need: set[str], calibration: Callable[[], list[np.ndarray]], onnx: Path | None = None,
                   log: Callable[[str], None] = print) -> EngineFiles:
-    """Make the files among `need` ({"fp32", "slim", "int8"}) that are not in `work_dir` yet.
+    """Make the files among `need` ({"fp32", "slim", "int8", "trt_table"}) that are not in `work_dir` yet.
 
     `model()` builds the network (only called when an export is needed); `onnx` replaces the export
     with a given fp32 file; `calibration()` returns the int8 calibration batches.
@@ -61,7 +57,10 @@ def prepare_files(model: Callable[[], nn.Module], hw: tuple[int, int], work_dir:
     work_dir.mkdir(parents=True, exist_ok=True)
     if need & {"slim", "int8"}:
         need = need | {"fp32", "slim"}
-    fp32 = slim = int8 = None
+    if "trt_table" in need:
+        need = need | {"fp32"}
+    calibration = functools.cache(calibration)  # the int8 file and the TensorRT table use the same images
+    fp32 = slim = int8 = trt_table = None
     if "fp32" in need:
         fp32 = Path(onnx) if onnx is not None else work_dir / f"{tag}_fp32.onnx"
         if not fp32.is_file():
@@ -78,7 +77,13 @@ def prepare_files(model: Callable[[], nn.Module], hw: tuple[int, int], work_dir:
             batches = calibration()
             log(f"int8 static quantisation (QDQ, per-channel) calibrated on {len(batches)} images -> {int8.name}")
             quantize_int8(slim, int8, batches)
-    return EngineFiles(fp32, slim, int8, work_dir / "ort_optimized")
+    if "trt_table" in need:
+        trt_table = work_dir / f"{tag}_trt_calibration" / TABLE_NAME
+        if not trt_table.is_file():
+            batches = calibration()
+            log(f"TensorRT int8 calibration table (min/max) of {len(batches)} images -> {trt_table}")
+            write_tensorrt_calibration(fp32, trt_table.parent, batches)
+    return EngineFiles(fp32, slim, int8, work_dir / "ort_optimized", trt_table, work_dir / "tensorrt_engines")
 
 
 def calibration_batches(spec: ModelSpec, hw: tuple[int, int], count: int, data_root: Path | None, split: str,

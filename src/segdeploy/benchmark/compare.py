@@ -129,7 +129,8 @@ def run_bench(spec: ModelSpec, config: BenchConfig, log=print, tiny: bool = Fals
     """Time every engine of `config` at every batch size, one engine at a time, and relate the rows."""
     hw = config.input_hw or (config.onnx and _static_hw(config.onnx)) or default_input_hw(spec, tiny)
     build = model_factory(spec, config.checkpoint, config.trust, tiny)
-    files = prepare_engine_files(spec, config, hw, build, files_needed(list(config.engines)), log, tiny)
+    files = prepare_engine_files(spec, config, hw, build, files_needed(list(config.engines), config.device), log,
+                                 tiny)
     flops = spec_flops(spec, hw, tiny)
     peak = measure_matmul_peak(config.peak_n)
     log(f"fp32 matmul peak: {peak.gflops:.0f} GFLOP/s ({peak.library} sgemm {peak.n}x{peak.n}, "
@@ -206,7 +207,7 @@ def run_accuracy(spec: ModelSpec, config: BenchConfig, data_root: Path, hw: tupl
     names = [n for n in dict.fromkeys([*LADDER, *config.engines]) if n != "torch"]
     images, labels = labelled_images(spec, data_root, config.split, hw, limit)
     build = model_factory(spec, config.checkpoint, config.trust, tiny)
-    files = prepare_engine_files(spec, config, hw, build, files_needed(names), log, tiny)
+    files = prepare_engine_files(spec, config, hw, build, files_needed(names, config.device), log, tiny)
     reference = build_engine("torch", build, files, images[:1], config.device).backend
     engines = []
     for name in names:

@@ -9,6 +9,7 @@ import numpy as np
 
 from segdeploy.reporting.progress import progress_bar
 from segdeploy.runtime.backend import Backend
+from segdeploy.runtime.engine_io import engine_io
 
 THROUGHPUT_DEFINITION = ("throughput = samples per second of wall time over the timed loop, each batch of N counting "
                          "N samples; compute only (inputs already in memory, no decode, no post-processing)")
@@ -41,7 +42,7 @@ def time_batches(backend: Backend, input_hw: tuple[int, int], batches: list[int]
             results.append(BatchTiming(backend.name, batch, "skipped",
                                        f"engine compiled for batch {backend.fixed_batch} only"))
             continue
-        x = rng.standard_normal((batch, 3, *input_hw), dtype=np.float32)
+        x = engine_io(backend).random_batch(batch, input_hw, rng)  # what this engine takes
         try:
             results.append(_time_one(backend, x, warmup, loop, show_progress))
         except Exception as err:  # out of memory is a MemoryError, RuntimeError or an engine's own type
@@ -60,9 +61,13 @@ def _time_one(backend: Backend, x: np.ndarray, warmup: int, loop: int, show_prog
             backend(x)
             latencies.append(time.perf_counter() - start)
             advance(1)
-    ms = np.array(latencies) * 1000.0
+    return timing_from_latencies(backend.name, len(x), latencies, float(len(x) * loop / np.sum(latencies)))
+
+
+def timing_from_latencies(engine: str, batch: int, latencies_s: list[float], samples_per_s: float) -> BatchTiming:
+    """The row of `len(latencies_s)` timed calls of `batch` samples each (latencies in seconds)."""
+    ms = np.array(latencies_s) * 1000.0
     return BatchTiming(
-        engine=backend.name, batch=len(x), status="ok",
-        samples_per_s=float(len(x) * loop / np.sum(latencies)),
+        engine=engine, batch=batch, status="ok", samples_per_s=samples_per_s,
         mean_ms=float(ms.mean()), p50_ms=float(np.percentile(ms, 50)), p90_ms=float(np.percentile(ms, 90)),
-        p99_ms=float(np.percentile(ms, 99)), loops=loop)
+        p99_ms=float(np.percentile(ms, 99)), loops=len(latencies_s))

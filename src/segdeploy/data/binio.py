@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from segdeploy.data.images import save_label_png
+from segdeploy.data.textfile import read_text_file
 from segdeploy.errors import SegdeployError
 from segdeploy.reporting.atomic import write_atomic, write_bytes_atomic, write_text_atomic
 
@@ -69,7 +70,7 @@ def read_info(path: str | Path) -> list[InfoEntry]:
     if not path.is_file():
         raise SegdeployError.at(path, "no such file")
     entries = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(read_text_file(path).splitlines(), start=1):
         fields = line.split()
         if not fields:
             continue
@@ -225,7 +226,7 @@ def read_prediction(path: str | Path, shape: tuple[int, int], num_classes: int |
 def write_prediction(path: str | Path, array: np.ndarray, fmt: str = "bin") -> Path:
     """Write an output array as ais_bench would (`bin`: raw C-order bytes, `npy`), or as a label PNG."""
     if fmt == "bin":
-        return write_bytes_atomic(path, np.ascontiguousarray(array).tobytes())
+        return write_atomic(path, lambda f: f.write(np.ascontiguousarray(array).data))  # no bytes copy
     if fmt == "npy":
         return write_atomic(path, lambda f: np.save(f, np.ascontiguousarray(array)))
     if fmt == "png":

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from cityscapesscripts.helpers.labels import labels as _CS_LABELS
 
-from segdeploy.data.images import read_label
+from segdeploy.data.decode import load_label
 from segdeploy.errors import SegdeployError
 
 IGNORE_INDEX = 255
@@ -90,9 +90,10 @@ def read_cityscapes_label(sample: Sample) -> np.ndarray:
     if sample.label_path is None:
         raise SegdeployError.at(sample.image_path, "this image has no gtFine label file")
     path = sample.label_path
-    label = read_label(path)
+    label = load_label(path)
     if path.name.endswith(_TRAINIDS_SUFFIX):
-        bad = sorted(set(np.unique(label).tolist()) - _VALID_TRAINIDS)
+        present = np.flatnonzero(np.bincount(label.ravel(), minlength=256))  # a sort (np.unique) costs 10x more
+        bad = sorted(set(present.tolist()) - _VALID_TRAINIDS)
         if bad:
             raise SegdeployError.at(path, f"trainId {bad[0]} is not a Cityscapes trainId (0..18 or 255)")
         return label

@@ -1,14 +1,18 @@
-"""Pure numpy preprocessing: normalisation, bilinear resize, the FCN seed's letterbox, mmcv's keep-ratio size.
+"""Preprocessing: normalisation, bilinear resize, the FCN seed's letterbox, mmcv's keep-ratio size.
 
-Resizing follows OpenCV's INTER_LINEAR (what mmcv and the Ascend seeds call): half-pixel centres,
-edge pixels replicated, and no anti-aliasing when shrinking. Pillow's BILINEAR filter widens its
-kernel when downscaling, which would not match the reference pipelines.
+Images are resized by OpenCV itself: `mmcv.imresize` (mmseg's Resize) and the Ascend seeds call
+`cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)`, whose uint8 path rounds fixed-point
+weights; a float imitation differs from it by 1 on about 12 % of values. `resize_bilinear` keeps
+the float arithmetic for what is not an image (the seed's class-index map, synthetic noise):
+half-pixel centres, edge pixels replicated, no anti-aliasing when shrinking (Pillow's BILINEAR
+widens its kernel when downscaling, which matches neither).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from segdeploy.models.spec import Preprocess
@@ -53,10 +57,11 @@ def resize_bilinear(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of a uint8 image to `size` = (h, w), rounded back to uint8."""
+    """Bilinear resize of a uint8 (H, W[, C]) image to `size` = (h, w), exactly as `mmcv.imresize`."""
     if image.shape[:2] == tuple(size):
         return image.copy()
-    return np.clip(np.rint(resize_bilinear(image, size)), 0, 255).astype(np.uint8)
+    resized = cv2.resize(image, (int(size[1]), int(size[0])), interpolation=cv2.INTER_LINEAR)
+    return resized if resized.ndim == image.ndim else resized[:, :, None]  # OpenCV drops a 1-channel axis
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,10 @@ A variant (`ModelSpec.variants`, picked by name with `--variant`) is a pair of f
 one `Geometry`:
 
     inputs, geometry = make_inputs(spec, variant, image)      # (3, h, w) float32 network inputs
-    class_map = to_class_map(spec, geometry, outputs, where)  # (H, W) int64 at label resolution
+    class_map = to_class_map(spec, geometry, outputs, where)  # (H, W) integers at label resolution
+
+With `pixels=True` the inputs are what a file exported with `--fold-preprocess` takes: the uint8
+pixels before normalisation (`segdeploy.export.fold`), the same geometry.
 
 The geometry is a function of the image size alone, so `evaluate` rebuilds it from the image
 file's header (`geometry_for`) and post-processes an ais_bench folder without decoding images;
@@ -113,9 +116,13 @@ def input_stems(stem: str, geometry: Geometry) -> list[str]:
     return [f"{stem}_{k}" for k in range(len(geometry.input_hws))]
 
 
-def make_inputs(spec: ModelSpec, variant: Variant, image: np.ndarray) -> tuple[list[np.ndarray], Geometry]:
-    """(H, W, 3) uint8 RGB -> the network inputs, float32 (3, h, w) each, and their geometry."""
+def make_inputs(spec: ModelSpec, variant: Variant, image: np.ndarray,
+                pixels: bool = False) -> tuple[list[np.ndarray], Geometry]:
+    """(H, W, 3) uint8 RGB -> the network inputs, float32 (3, h, w) each (`pixels`: uint8 (h, w, 3)
+    each, before normalisation and before a letterbox's pad), and their geometry."""
     geometry = geometry_for(spec, variant, image.shape[:2])
+    if pixels:
+        return _pixel_inputs(variant, image, geometry), geometry
     if variant.kind == "whole":
         inputs = [normalize(image, spec.preprocess)]
     elif variant.kind == "letterbox":
@@ -130,11 +137,28 @@ def make_inputs(spec: ModelSpec, variant: Variant, image: np.ndarray) -> tuple[l
     return inputs, geometry
 
 
+def _pixel_inputs(variant: Variant, image: np.ndarray, geometry: Geometry) -> list[np.ndarray]:
+    """The uint8 inputs of a folded file: the image, its resize, or its windows (views, not copies)."""
+    if variant.kind == "whole":
+        return [image]
+    if variant.kind in ("letterbox", "keep-ratio"):
+        return [resize_image(image, geometry.resized_hw)]
+    if geometry.resized_hw != geometry.image_hw:
+        h, w = geometry.image_hw
+        raise SegdeployError.at(f"{h}x{w} image", "is smaller than a window: the reference upscales the "
+                                                  "normalised image, which uint8 pixels cannot carry; use a file "
+                                                  "exported without --fold-preprocess")
+    ws = geometry.input_hws[0][0]
+    return [image[top:top + ws, left:left + ws] for top, left in geometry.anchors]  # K x (ws, ws, 3)
+
+
 def to_class_map(spec: ModelSpec, geometry: Geometry, outputs: list[np.ndarray], where: str | Path) -> np.ndarray:
-    """Network outputs of one image -> (H, W) int64 class map at the image's (= label's) resolution.
+    """Network outputs of one image -> (H, W) integer class map at the image's (= label's) resolution.
 
     Each output is an (h, w) class map or (C, h, w) logits. One output at the image size is taken
-    as already post-processed. `where` names the files in errors.
+    as already post-processed, and a class map there is returned as it is (no copy: the engine's
+    int32 map of a folded file goes straight to the file and the metric). `where` names the files
+    in errors.
     """
     if len(outputs) == 1 and outputs[0].shape[-2:] == geometry.image_hw:
         return _class_map(outputs[0])
@@ -144,12 +168,12 @@ def to_class_map(spec: ModelSpec, geometry: Geometry, outputs: list[np.ndarray],
     logits = _logits(outputs, geometry, where)
     if geometry.kind == "keep-ratio":
         # mmseg resizes the logits (bilinear, align_corners=False) to the original size before argmax.
-        return _resize_logits(logits[0], geometry.image_hw).argmax(axis=0).astype(np.int64)
+        return _resize_logits(logits[0], geometry.image_hw).argmax(axis=0)
     if geometry.kind == "windows":
         assert spec.slide is not None
         layout = WindowLayout(geometry.anchors, spec.slide.window, geometry.resized_hw, geometry.image_hw)
-        merged = merge_windows(np.stack(logits), layout)  # (C, H, W): logits averaged over overlaps
-        return merged.argmax(axis=0).astype(np.int64)
+        merged = merge_windows(logits, layout)  # (C, H, W): logits averaged over overlaps, no stacked copy
+        return merged.argmax(axis=0)
     raise SegdeployError.at(where, f"{geometry.kind} outputs must be {geometry.image_hw[0]}x{geometry.image_hw[1]}")
 
 
@@ -160,7 +184,7 @@ def _square(variant: Variant) -> int:
 
 
 def _class_map(output: np.ndarray) -> np.ndarray:
-    return output.argmax(axis=0).astype(np.int64) if output.ndim == 3 else output.astype(np.int64)
+    return output.argmax(axis=0) if output.ndim == 3 else output
 
 
 def _logits(outputs: list[np.ndarray], geometry: Geometry, where: str | Path) -> list[np.ndarray]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from segdeploy.data.cityscapes import Sample
+from segdeploy.data.textfile import read_text_file
 from segdeploy.errors import SegdeployError
 
 IGNORE_INDEX = 255
@@ -49,7 +50,7 @@ def list_voc(root: str | Path, split: str, *, require_labels: bool = True) -> li
     if not split_file.is_file():
         raise SegdeployError.at(split_file, "no such split file (expected the VOC2012 layout "
                                             "ImageSets/Segmentation/<split>.txt)")
-    ids = [line.strip() for line in split_file.read_text().splitlines() if line.strip()]
+    ids = [line.strip() for line in read_text_file(split_file).splitlines() if line.strip()]
     if not ids:
         raise SegdeployError.at(split_file, "lists no image ids")
     samples = []

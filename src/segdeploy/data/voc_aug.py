@@ -18,6 +18,7 @@ import scipy.io
 
 from segdeploy.data.images import save_label_png
 from segdeploy.data.parallel import run_in_processes
+from segdeploy.data.textfile import read_text_file
 from segdeploy.data.voc import AUG_LABEL_FOLDER
 from segdeploy.errors import SegdeployError
 from segdeploy.reporting.atomic import write_text_atomic
@@ -65,7 +66,7 @@ def convert_voc_aug(voc: str | Path, sbd: str | Path, out: str | Path | None = N
 def _read_ids(path: Path) -> set[str]:
     if not path.is_file():
         raise SegdeployError.at(path, "no such split file")
-    return {line.strip() for line in path.read_text().splitlines() if line.strip()}
+    return {line.strip() for line in read_text_file(path).splitlines() if line.strip()}
 
 
 def read_sbd_mask(path: Path) -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 
 from segdeploy.data.binio import find_predictions, read_output
 from segdeploy.data.cityscapes import Sample
-from segdeploy.data.datasets import list_samples, read_label
+from segdeploy.data.datasets import list_samples, read_label_of_size
 from segdeploy.data.images import image_size
 from segdeploy.data.variants import Geometry, geometry_for, get_variant, input_stems, to_class_map
 from segdeploy.errors import SegdeployError
@@ -27,8 +27,11 @@ from segdeploy.evaluation.cityscapes_official import (
     write_prediction,
 )
 from segdeploy.evaluation.confusion import ConfusionMatrix
+from segdeploy.evaluation.labels import reduce_zero_label
 from segdeploy.evaluation.metrics import SegMetrics, segmentation_metrics
 from segdeploy.models.spec import ModelSpec, Variant
+from segdeploy.reporting import plots
+from segdeploy.reporting.atomic import write_atomic, write_bytes_atomic
 from segdeploy.reporting.progress import progress_bar
 
 _LABEL_IDS = "_gtFine_labelIds.png"
@@ -46,17 +49,22 @@ class EvalResult:
 
 
 def evaluate_folder(spec: ModelSpec, pred_dir: Path, data_root: Path, split: str = "val", variant: str | None = None,
-                    skip_bad: bool = False, official: bool = False, show_progress: bool = True) -> EvalResult:
+                    skip_bad: bool = False, official: bool = False, show_progress: bool = True,
+                    reduce_zero_label: bool = False) -> EvalResult:
     """Accumulate one confusion matrix over every labelled image of `split` and compute the metrics.
 
     Predictions are `<stem>_0.*` (or the legacy `<stem>_1.*`), per window `<stem>_<k>_0.*`; class maps
     of any integer dtype or logits of `num_classes` channels. With `skip_bad`, an image without a
     usable label or prediction is recorded and left out; `images` says how many were scored.
     `official` (Cityscapes) also runs the official evaluator on the same predictions.
+    `reduce_zero_label` maps every label as mmseg does before scoring (0 ignored, others -1).
     """
     chosen = get_variant(spec, variant)
     if official and spec.dataset != "cityscapes":
         raise SegdeployError.at("--metric cityscapes", f"needs a Cityscapes model, {spec.name} is {spec.dataset}")
+    if official and reduce_zero_label:
+        raise SegdeployError.at("--reduce-zero-label", "the official Cityscapes evaluator reads the labels unchanged; "
+                                                      "drop one of --reduce-zero-label and --metric cityscapes")
     samples = list_samples(spec.dataset, data_root, split, require_labels=not skip_bad)
     predictions = find_predictions(pred_dir)
     missing = [s.stem for s in samples if s.stem not in predictions and f"{s.stem}_0" not in predictions]
@@ -65,7 +73,7 @@ def evaluate_folder(spec: ModelSpec, pred_dir: Path, data_root: Path, split: str
                                           f"e.g. {missing[0]}")
     with _results_dir(official) as results_dir:
         confusion, skipped, gt_files = _accumulate(spec, chosen, samples, predictions, pred_dir, results_dir,
-                                                   skip_bad, show_progress)
+                                                   skip_bad, show_progress, reduce_zero_label)
         if len(skipped) == len(samples):
             raise SegdeployError.at(pred_dir, f"none of the {len(samples)} images could be scored, "
                                               f"e.g. {skipped[0]['error']}")
@@ -75,8 +83,8 @@ def evaluate_folder(spec: ModelSpec, pred_dir: Path, data_root: Path, split: str
 
 
 def _accumulate(spec: ModelSpec, variant: Variant, samples: list[Sample], predictions: dict[str, Path],
-                pred_dir: Path, results_dir: Path | None, skip_bad: bool,
-                show_progress: bool) -> tuple[ConfusionMatrix, list[dict[str, str]], list[Path]]:
+                pred_dir: Path, results_dir: Path | None, skip_bad: bool, show_progress: bool,
+                reduce_zero: bool) -> tuple[ConfusionMatrix, list[dict[str, str]], list[Path]]:
     """The confusion matrix of every scorable sample, the skipped ones, and (for the official
     evaluator, when `results_dir` is given) the ground-truth files of the scored ones."""
     confusion = ConfusionMatrix(spec.num_classes)
@@ -85,7 +93,7 @@ def _accumulate(spec: ModelSpec, variant: Variant, samples: list[Sample], predic
     with progress_bar("evaluate", len(samples), enabled=show_progress) as advance:
         for sample in samples:
             try:
-                class_map, label = _score_one(spec, variant, sample, predictions, pred_dir)
+                class_map, label = _score_one(spec, variant, sample, predictions, pred_dir, reduce_zero)
                 if results_dir is not None:
                     gt_files.append(_write_official(results_dir, sample, class_map))
             except SegdeployError as err:
@@ -99,13 +107,12 @@ def _accumulate(spec: ModelSpec, variant: Variant, samples: list[Sample], predic
 
 
 def _score_one(spec: ModelSpec, variant: Variant, sample: Sample, predictions: dict[str, Path],
-               pred_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+               pred_dir: Path, reduce_zero: bool) -> tuple[np.ndarray, np.ndarray]:
     """(prediction, label) of one sample, both (H, W) at label resolution."""
-    label = read_label(spec.dataset, sample)
     image_hw = image_size(sample.image_path)
-    if label.shape != image_hw:
-        raise SegdeployError.at(sample.label_path, f"label is {label.shape[0]}x{label.shape[1]} but its image "
-                                                   f"{sample.image_path.name} is {image_hw[0]}x{image_hw[1]}")
+    label = read_label_of_size(spec.dataset, sample, image_hw)
+    if reduce_zero:
+        label = reduce_zero_label(label)
     geometry = geometry_for(spec, variant, image_hw)
     outputs, where = _read_outputs(spec, geometry, sample.stem, predictions, pred_dir)
     return to_class_map(spec, geometry, outputs, where), label
@@ -148,3 +155,14 @@ def _write_official(results_dir: Path, sample: Sample, class_map: np.ndarray) ->
     write_prediction(results_dir, core_name(gt), class_map)
     return gt
 
+
+
+def save_confusion(confusion: ConfusionMatrix, classes: tuple[str, ...], stem: Path, plot: bool = False,
+                   title: str = "") -> list[Path]:
+    """`<stem>.npy`: the (C + 1, C + 1) int64 counts (rows label, columns prediction, index C out of
+    range); with `plot`, `<stem>.png`: its in-range part, each row as a share of the label's pixels."""
+    written = [write_atomic(stem.with_name(f"{stem.name}.npy"), lambda f: np.save(f, confusion.matrix))]
+    if plot:
+        png = plots.confusion_matrix(confusion.matrix, classes, title or "confusion matrix")
+        written.append(write_bytes_atomic(stem.with_name(f"{stem.name}.png"), png))
+    return written

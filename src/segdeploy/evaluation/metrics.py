@@ -1,4 +1,5 @@
-"""aAcc / mAcc / mIoU as pure functions of a ConfusionMatrix, with mmsegmentation 0.x semantics.
+"""aAcc / mAcc / mIoU as pure functions of a ConfusionMatrix, with mmsegmentation 0.x semantics, and
+mmsegmentation 1.x's `IoUMetric` extras beside them: Dice, Precision, Recall and Fscore per class.
 
 Every number is an unrounded fraction; rounding to a 2-decimal percentage is for display only
 (see `segdeploy.reporting.tables`). Undefined entries are NaN and are skipped by the means.
@@ -31,6 +32,53 @@ class SegMetrics:
     @property
     def num_classes(self) -> int:
         return len(self.IoU)
+
+    # mmseg 1.x `IoUMetric.total_area_to_metrics`, from the same four areas (its areas equal these:
+    # ignored labels dropped, predictions on out-of-range labels still counted as predicted).
+    @property
+    def Dice(self) -> np.ndarray:
+        """2 * intersect / (pred + label) per class; NaN where the class is neither labelled nor predicted."""
+        return _ratio(2 * self.area_intersect, self.area_pred + self.area_label)
+
+    @property
+    def Precision(self) -> np.ndarray:
+        """intersect / pred per class; NaN where the class is never predicted."""
+        return _ratio(self.area_intersect, self.area_pred)
+
+    @property
+    def Recall(self) -> np.ndarray:
+        """intersect / label per class (= Acc); NaN where the class is never labelled."""
+        return _ratio(self.area_intersect, self.area_label)
+
+    @property
+    def Fscore(self) -> np.ndarray:
+        """F1 per class (mmseg's default beta 1)."""
+        return f_score(self.Precision, self.Recall, beta=1.0)
+
+    @property
+    def mDice(self) -> float:
+        return _nanmean(self.Dice)
+
+    @property
+    def mPrecision(self) -> float:
+        return _nanmean(self.Precision)
+
+    @property
+    def mRecall(self) -> float:
+        return _nanmean(self.Recall)
+
+    @property
+    def mFscore(self) -> float:
+        return _nanmean(self.Fscore)
+
+
+def f_score(precision: np.ndarray, recall: np.ndarray, beta: float = 1.0) -> np.ndarray:
+    """(1 + beta^2) * P * R / (beta^2 * P + R), NaN where the denominator is 0.
+
+    NOTE: as mmseg 1.x computes it (0/0 in torch is NaN): a class that is predicted and labelled
+    but never hit (P = R = 0) gets NaN, not 0, and so drops out of mFscore.
+    """
+    return _ratio((1 + beta ** 2) * precision * recall, beta ** 2 * precision + recall)
 
 
 def segmentation_metrics(cm: ConfusionMatrix) -> SegMetrics:
@@ -73,9 +121,9 @@ def evaluate_arrays(
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den in float64, NaN where den == 0 (mmseg's 0/0), without a RuntimeWarning."""
-    out = np.full(num.shape, np.nan, dtype=np.float64)
-    np.divide(num, den, out=out, where=den > 0)
+    """num / den in float64, NaN where den is 0 or NaN (mmseg's 0/0), without a RuntimeWarning."""
+    out = np.full(np.shape(num), np.nan, dtype=np.float64)
+    np.divide(num, den, out=out, where=np.asarray(den) > 0)
     return out
 
 

@@ -57,15 +57,22 @@ class ExportShape:
         return {**({0: "batch"} if self.dynamic_batch else {}), **({2: "height", 3: "width"} if self.dynamic_hw else {})}
 
 
-def export_program(model: nn.Module, shape: ExportShape, opset: int = OPSET) -> torch.onnx.ONNXProgram:
+def export_program(model: nn.Module, shape: ExportShape, opset: int = OPSET, example: torch.Tensor | None = None,
+                   dynamic_dims: dict | None = None) -> torch.onnx.ONNXProgram:
     """The exporter's in-memory result for `model` (eval mode): the ONNX model (input `input`, output
-    `output`) and the decomposed FX program it was translated from. Nothing is written."""
+    `output`) and the decomposed FX program it was translated from. Nothing is written.
+
+    `example`: the traced input (default: random float32 of `shape.trace_dims()`); `dynamic_dims`
+    ({axis: torch.export.Dim}) frees more axes, for inputs that are not NCHW (folded uint8 pixels).
+    """
     model = model.eval()
-    example = torch.randn(*shape.trace_dims())
+    example = torch.randn(*shape.trace_dims()) if example is None else example
+    dims = _dynamic_dims(shape) | (dynamic_dims or {})
     try:
         with _quiet_exporter():
             return torch.onnx.export(model, (example,), dynamo=True, opset_version=opset, input_names=["input"],
-                                     output_names=["output"], dynamic_shapes=_dynamic_shapes(model, shape),
+                                     output_names=["output"],
+                                     dynamic_shapes={_forward_arg_name(model): dims} if dims else None,
                                      custom_translation_table=TRANSLATIONS)
     except Exception as err:
         raise SegdeployError.at("torch.onnx.export", f"failed: {_cause(err)}") from err
@@ -80,7 +87,7 @@ def _cause(err: Exception) -> str:
     return (lines[0] if lines else type(err).__name__)[:300]
 
 
-def _dynamic_shapes(model: nn.Module, shape: ExportShape) -> dict | None:
+def _dynamic_dims(shape: ExportShape) -> dict:
     axes = {}
     if shape.dynamic_batch:
         axes[0] = torch.export.Dim("batch", min=1, max=1024)
@@ -89,7 +96,7 @@ def _dynamic_shapes(model: nn.Module, shape: ExportShape) -> dict | None:
         for axis, name in ((2, "height"), (3, "width")):
             axes[axis] = (d * torch.export.Dim(f"{name}_blocks", min=1, max=MAX_SIDE // d) if d > 1
                           else torch.export.Dim(name, min=1, max=MAX_SIDE))
-    return {_forward_arg_name(model): axes} if axes else None
+    return axes
 
 
 def frozen_input_axes(program: torch.onnx.ONNXProgram, shape: ExportShape) -> dict[str, int]:
@@ -121,14 +128,16 @@ def save_program(program: torch.onnx.ONNXProgram, out: str | Path, simplify: boo
 
 def export_onnx(model: nn.Module, out: str | Path, input_shape: tuple[int, int, int, int],
                 dynamic_batch: bool = False, dynamic_hw: bool = False, size_divisor: int = 1,
-                simplify: bool = False, opset: int = OPSET) -> Path:
-    """Export `model` to `out` for `input_shape`, with the batch and/or height and width left free.
+                simplify: bool = False, opset: int = OPSET, example: torch.Tensor | None = None,
+                dynamic_dims: dict | None = None) -> Path:
+    """Export `model` to `out` for `input_shape`, with the batch and/or height and width left free
+    (`example`, `dynamic_dims`: see `export_program`).
 
     Refuses (SegdeployError) when torch.export fixes an axis that was asked to stay free.
     """
-    batch, _, height, width = input_shape
-    shape = ExportShape(batch, height, width, dynamic_batch, dynamic_hw, size_divisor)
-    program = export_program(model, shape, opset)
+    batch, channels, height, width = input_shape
+    shape = ExportShape(batch, height, width, dynamic_batch, dynamic_hw, size_divisor, channels)
+    program = export_program(model, shape, opset, example, dynamic_dims)
     frozen = frozen_input_axes(program, shape)
     if frozen:
         fixed = ", ".join(f"{name} at {size}" for name, size in frozen.items())

@@ -46,10 +46,7 @@ def export_model(spec: ModelSpec, model: nn.Module, config: ExportConfig,
 
     `make_engine(name, path)` builds the engine that runs the written file.
     """
-    d = spec.size_divisor
-    if d > 1 and (config.shape.height % d or config.shape.width % d):
-        raise SegdeployError.at("--input-size", f"{config.shape.height}x{config.shape.width}: {spec.name} needs "
-                                                f"height and width divisible by {d}")
+    check_export_shape(spec, config.shape)
     program = export_program(model, config.shape)
     preflight = run_preflight(spec.name, program, config.shape, config.engine)
     on_preflight(preflight)
@@ -60,6 +57,14 @@ def export_model(spec: ModelSpec, model: nn.Module, config: ExportConfig,
     path = save_program(program, config.out, config.simplify)
     verification = verify_engine(spec, model, make_engine(config.engine, path), _check(config, path), program)
     return ExportResult(preflight, path, verification)
+
+
+def check_export_shape(spec: ModelSpec, shape: ExportShape) -> None:
+    """A size the model cannot take is a usage error (before any export work)."""
+    d = spec.size_divisor
+    if d > 1 and (shape.height % d or shape.width % d):
+        raise SegdeployError.at("--input-size", f"{shape.height}x{shape.width}: {spec.name} needs height and width "
+                                                f"divisible by {d}")
 
 
 def _check(config: ExportConfig, path: Path) -> VerifyConfig:

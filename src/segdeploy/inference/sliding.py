@@ -69,27 +69,29 @@ def split_windows(image: Array, window: int, stride: int) -> tuple[Array, Window
     return _like(crops, image), WindowLayout(anchors, window, canvas, image_size)
 
 
-def merge_windows(logits: Array, layout: WindowLayout, out_size: tuple[int, int] | None = None) -> Array:
-    """(K, C, ws, ws) window logits -> (C, H, W) logits at `out_size` (default: the split image's size).
+def merge_windows(logits: Array | list[Array], layout: WindowLayout, out_size: tuple[int, int] | None = None) -> Array:
+    """(K, C, ws, ws) window logits (or K (C, ws, ws) arrays, not stacked: no copy) -> (C, H, W) logits
+    at `out_size` (default: the split image's size).
 
     Overlaps are a uniform average of logits (a per-pixel count map). When the canvas was upscaled,
     the average is resized back bilinearly (align_corners=False). The reference then applies a
     softmax; that changes nothing for argmax and matters only when averaging several TTA copies.
     """
-    y = _to_tensor(logits)
+    windows = [_to_tensor(w) for w in logits]
     ws = layout.window
-    if y.shape[0] != len(layout.anchors) or tuple(y.shape[2:]) != (ws, ws):
-        raise ValueError(f"expected ({len(layout.anchors)}, C, {ws}, {ws}) logits, got {tuple(y.shape)}")
-    total = y.new_zeros((y.shape[1], *layout.canvas))  # (C, Hc, Wc)
-    count = y.new_zeros((1, *layout.canvas))  # (1, Hc, Wc)
-    for window_logits, (top, left) in zip(y, layout.anchors):
+    if len(windows) != len(layout.anchors) or any(tuple(w.shape[1:]) != (ws, ws) for w in windows):
+        got = [tuple(w.shape) for w in windows]
+        raise ValueError(f"expected {len(layout.anchors)} (C, {ws}, {ws}) window logits, got {got}")
+    total = windows[0].new_zeros((windows[0].shape[0], *layout.canvas))  # (C, Hc, Wc)
+    count = windows[0].new_zeros((1, *layout.canvas))  # (1, Hc, Wc)
+    for window_logits, (top, left) in zip(windows, layout.anchors):
         total[:, top : top + ws, left : left + ws] += window_logits
         count[:, top : top + ws, left : left + ws] += 1
     merged = total / count
     out_size = layout.image_size if out_size is None else tuple(out_size)
     if layout.canvas != out_size:
         merged = F.interpolate(merged[None], size=out_size, mode="bilinear", align_corners=False)[0]
-    return _like(merged, logits)
+    return _like(merged, logits[0] if isinstance(logits, list) else logits)
 
 
 def _to_tensor(a: Array) -> torch.Tensor:

@@ -15,6 +15,17 @@ from segdeploy.layers.vit import Block, VisionTransformer
 from segdeploy.models.spec import CheckpointInfo, ModelSpec, Preprocess, SlideWindow, Variant
 
 
+def _dense(tokens: torch.Tensor) -> torch.Tensor:
+    """A contiguous copy of a slice of (N, T, D) tokens, before it goes into a matmul.
+
+    torch.export's matmul decomposition folds the batch into the rows only for a contiguous input
+    and otherwise guards on batch == 1; the ONNX exporter then silently fixes the batch axis of a
+    `--dynamic-batch` file to 1 (`.contiguous()` guards the same way, a clone does not). Values are
+    unchanged, so eager outputs are bit-identical.
+    """
+    return tokens.clone(memory_format=torch.contiguous_format)
+
+
 class MaskTransformer(nn.Module):
     """Joint attention over patch tokens and learned class tokens; masks = patch·class cosines."""
 
@@ -43,8 +54,8 @@ class MaskTransformer(nn.Module):
         for block in self.blocks:
             x = block(x)
         x = self.decoder_norm(x)
-        patch_feats = x[:, : -self.num_classes] @ self.proj_patch
-        class_feats = x[:, -self.num_classes :] @ self.proj_classes
+        patch_feats = _dense(x[:, : -self.num_classes]) @ self.proj_patch  # (N, h*w, D)
+        class_feats = _dense(x[:, -self.num_classes :]) @ self.proj_classes  # (N, C, D)
         # Plain division by the norm (no eps), as the reference; no temperature follows.
         patch_feats = patch_feats / patch_feats.norm(dim=-1, keepdim=True)
         class_feats = class_feats / class_feats.norm(dim=-1, keepdim=True)
@@ -66,7 +77,7 @@ class Segmenter(nn.Module):
         # Bottom/right zero padding (0 is the normalised mid-grey) to a multiple of the patch size.
         x = F.pad(x, (0, -w % p, 0, -h % p))
         hp, wp = x.shape[2], x.shape[3]
-        patches = self.encoder(x)[:, 1:]  # (N, hp/p * wp/p, D): the cls token is dropped
+        patches = _dense(self.encoder(x)[:, 1:])  # (N, hp/p * wp/p, D): the cls token is dropped
         masks = self.decoder(patches, (hp // p, wp // p))  # (N, C, hp/p, wp/p)
         logits = F.interpolate(masks, size=(hp, wp), mode="bilinear", align_corners=False)
         logits = logits[:, :, :h, :w]

@@ -13,12 +13,17 @@ def _number(value: float) -> float | None:
     return None if math.isnan(value) else float(value)
 
 
+# mmseg 1.x's per-class metrics beside 0.x's IoU and Acc, and their means.
+EXTRA_CLASS_METRICS = ("Dice", "Fscore", "Precision", "Recall")
+
+
 def metrics_json(metrics: SegMetrics, class_names: Sequence[str], **extra: Any) -> dict[str, Any]:
     """Unrounded fractions (null where undefined), per class by name."""
     return {
         "aAcc": _number(metrics.aAcc), "mIoU": _number(metrics.mIoU), "mAcc": _number(metrics.mAcc),
-        "IoU": {name: _number(v) for name, v in zip(class_names, metrics.IoU)},
-        "Acc": {name: _number(v) for name, v in zip(class_names, metrics.Acc)},
+        **{f"m{name}": _number(getattr(metrics, f"m{name}")) for name in EXTRA_CLASS_METRICS},
+        **{name: {c: _number(v) for c, v in zip(class_names, getattr(metrics, name))}
+           for name in ("IoU", "Acc", *EXTRA_CLASS_METRICS)},
         **extra,
     }
 

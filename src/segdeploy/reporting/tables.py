@@ -30,19 +30,25 @@ def summary_row(metrics: SegMetrics) -> tuple[str, ...]:
     return tuple(percent(getattr(metrics, name)) for name in SUMMARY_HEADERS)
 
 
+# Per-class columns of `metrics_table`: mmseg 0.x's IoU and Acc, then mmseg 1.x's IoUMetric extras.
+CLASS_COLUMNS: tuple[str, ...] = ("IoU", "Acc", "Dice", "Fscore", "Precision", "Recall")
+
+
 def metrics_table(metrics: SegMetrics, class_names: Sequence[str], title: str | None = None) -> Table:
-    """Per-class IoU and Acc, then a summary row: mIoU and mAcc in their columns, aAcc in its label."""
+    """Per-class IoU, Acc, Dice, Fscore, Precision, Recall, then a summary row of their means
+    (mIoU, mAcc, mDice, ...) with aAcc in its label."""
     if len(class_names) != metrics.num_classes:
         raise ValueError(f"{len(class_names)} class names for {metrics.num_classes} classes")
     table = Table(title=title)
     table.add_column("Class")
-    table.add_column("IoU", justify="right")
-    table.add_column("Acc", justify="right")
-    for name, iou, acc in zip(class_names, metrics.IoU, metrics.Acc, strict=True):
-        table.add_row(name, percent(float(iou)), percent(float(acc)))
-    summary = dict(zip(SUMMARY_HEADERS, summary_row(metrics), strict=True))
+    for column in CLASS_COLUMNS:
+        table.add_column(column, justify="right")
+    columns = [getattr(metrics, column) for column in CLASS_COLUMNS]
+    for i, name in enumerate(class_names):
+        table.add_row(name, *(percent(float(values[i])) for values in columns))
     table.add_section()
-    table.add_row(f"mean (aAcc {summary['aAcc']})", summary["mIoU"], summary["mAcc"], style="bold")
+    table.add_row(f"mean (aAcc {percent(metrics.aAcc)})",
+                  *(percent(getattr(metrics, f"m{column}")) for column in CLASS_COLUMNS), style="bold")
     return table
 
 
@@ -151,11 +157,63 @@ def class_delta_table(report, class_names: Sequence[str], title: str | None = No
 
 
 def e2e_table(rows: Sequence, title: str | None = None) -> Table:
-    """Per engine and batch: pure-inference vs end-to-end images/s, their ratio, the bottleneck stage."""
+    """Per engine and batch: pure-inference vs end-to-end images/s, their ratio, the CPU-time bound, the bottleneck."""
     table = Table(title=title)
-    for header in ("engine", "batch", "pure images/s", "e2e images/s", "e2e / pure", "bottleneck", "mIoU"):
+    for header in ("engine", "batch", "pure images/s", "e2e images/s", "e2e / pure", "CPU bound images/s",
+                   "e2e / bound", "bottleneck", "mIoU"):
         table.add_column(header, justify="left" if header in ("engine", "bottleneck") else "right")
     for row in rows:
-        table.add_row(row.engine, str(row.batch), f"{row.pure_images_per_s:.2f}", f"{row.pipeline.throughput:.2f}",
-                      f"{row.ratio:.2f}", row.pipeline.bottleneck, percent(row.mIoU))
+        p = row.pipeline
+        table.add_row(row.engine, str(row.batch), f"{row.pure_images_per_s:.2f}", f"{row.e2e_images_per_s:.2f}",
+                      f"{row.ratio:.2f}", f"{p.cpu_bound:.2f}", f"{p.of_cpu_bound:.2f}", p.bottleneck, percent(row.mIoU))
+    return table
+
+
+def e2e_stage_table(pipeline, title: str | None = None) -> Table:
+    """One pipeline run per stage: workers, wall ms per image (per batch for inference), CPU ms per image."""
+    table = Table(title=title)
+    for header in ("stage", "workers", "wall ms", "CPU ms / image", "share of CPU", "capacity images/s"):
+        table.add_column(header, justify="left" if header == "stage" else "right")
+    total = pipeline.cpu_ms_per_item or 1.0
+    for s in pipeline.stages.values():
+        table.add_row(s.name, str(s.workers), f"{s.mean_ms:.1f}", f"{s.cpu_ms_per_item:.1f}",
+                      f"{s.cpu_ms_per_item / total:.0%}", f"{s.capacity:.2f}")
+    table.add_row("all", "", "", f"{pipeline.cpu_ms_per_item:.1f}", "100%",
+                  f"{pipeline.cpu_bound:.2f} (CPU bound, {pipeline.cores} cores)")
+    return table
+
+
+def e2e_ranks_table(rows: Sequence, title: str | None = None) -> Table:
+    """Under torchrun: each process's pure and end-to-end images/s per engine and batch, then their total."""
+    table = Table(title=title)
+    for header in ("engine", "batch", "rank", "pure images/s", "e2e images/s"):
+        table.add_column(header, justify="left" if header == "engine" else "right")
+    for row in rows:
+        for r in row.ranks:
+            table.add_row(row.engine, str(row.batch), str(r.rank), f"{r.pure_images_per_s:.2f}",
+                          f"{r.e2e_images_per_s:.2f}")
+        table.add_row(row.engine, str(row.batch), "all", f"{row.pure_images_per_s:.2f}",
+                      f"{row.e2e_images_per_s:.2f}", style="bold", end_section=True)
+    return table
+
+
+def ranks_table(ranks: Sequence, title: str | None = None) -> Table:
+    """Per torchrun process: images it computed, finished ones it took over, its seconds and images/s;
+    the last row is the run's (images/s = all images computed / the slowest process's seconds)."""
+    rows = [(r.rank, r.written, r.already_done, f"{r.seconds:.2f}", f"{r.images_per_second:.2f}") for r in ranks]
+    written, seconds = sum(r.written for r in ranks), max((r.seconds for r in ranks), default=0.0)
+    rows.append(("all", written, sum(r.already_done for r in ranks), f"{seconds:.2f}",
+                 f"{written / seconds if seconds > 0 else 0.0:.2f}"))
+    return rows_table(("rank", "computed", "already done", "seconds", "images/s"), rows, title,
+                      styles=[""] * len(ranks) + ["bold"])
+
+
+def rows_table(headers: Sequence[str], rows: Sequence[Sequence[object]], title: str | None = None,
+               styles: Sequence[str] = ()) -> Table:
+    """A plain table of already formatted rows (first column left-aligned); `styles[i]` styles row i."""
+    table = Table(title=title)
+    for k, header in enumerate(headers):
+        table.add_column(header, justify="left" if k == 0 else "right")
+    for i, row in enumerate(rows):
+        table.add_row(*(str(cell) for cell in row), style=(styles[i] if i < len(styles) else None) or None)
     return table

@@ -6,9 +6,12 @@ from typing import Protocol
 
 import numpy as np
 
+from segdeploy.runtime.engine_io import EngineIO
+
 
 class Backend(Protocol):
-    """Maps a float32 (N, 3, H, W) batch to float32 logits (N, C, H, W).
+    """Maps a float32 (N, 3, H, W) batch to float32 logits (N, C, H, W), or what its `io` declares
+    (`segdeploy.runtime.engine_io`: uint8 pixels in, class maps out, for folded files).
 
     `fixed_batch` is the batch size an engine was compiled for (None: any); `fixed_hw` likewise for
     the spatial size of its input.
@@ -17,6 +20,7 @@ class Backend(Protocol):
     name: str
     fixed_batch: int | None
     fixed_hw: tuple[int, int] | None
+    io: EngineIO
 
     def __call__(self, batch: np.ndarray) -> np.ndarray: ...
 

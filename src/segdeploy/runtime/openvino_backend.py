@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from segdeploy.errors import SegdeployError
+from segdeploy.runtime.engine_io import EngineIO
 from segdeploy.runtime.machine import physical_cores
 
 
@@ -45,15 +46,19 @@ class OpenVinoBackend:
             raise SegdeployError.at(path, f"OpenVINO cannot read it: {str(err).strip().splitlines()[0][:200]}") from err
         self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision,
                        "INFERENCE_NUM_THREADS": threads or physical_cores(), "NUM_STREAMS": 1}
+        # A folded file's canvas (ONNX metadata) is not read here: such a file is refused by the runner.
+        self.io = EngineIO(pixels=self.model.inputs[0].get_element_type() == ov.Type.u8,
+                           class_map=self.model.outputs[0].get_element_type() in (ov.Type.i32, ov.Type.i64))
         shape = self.model.inputs[0].get_partial_shape()
         if shape[0].is_static:
             self.fixed_batch = shape[0].get_length()
-        if shape[2].is_static and shape[3].is_static:
-            self.fixed_hw = (shape[2].get_length(), shape[3].get_length())
+        h, w = (shape[1], shape[2]) if self.io.pixels else (shape[2], shape[3])
+        if h.is_static and w.is_static:
+            self.fixed_hw = (h.get_length(), w.get_length())
         self._requests: dict[tuple[int, ...], object] = {}
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(batch, dtype=np.float32)
+        x = np.ascontiguousarray(batch, dtype=np.uint8 if self.io.pixels else np.float32)
         request = self._requests.get(x.shape) or self._compile(x.shape)
         request.infer({0: x})
         return request.get_output_tensor(0).data.copy()  # the request reuses its output buffer

@@ -12,6 +12,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from segdeploy.errors import SegdeployError
+from segdeploy.runtime.device import require_torch_device
+from segdeploy.runtime.engine_io import FLOAT_LOGITS, EngineIO
+
 # A tuned variant must predict the same class as fp32 eager on this share of pixels of the tuning
 # input; the accuracy gate (`segdeploy bench --accuracy`) then measures its real mIoU cost.
 MIN_TUNED_AGREEMENT = 0.995
@@ -22,10 +26,11 @@ class TorchOptions:
     channels_last: bool = False
     bf16: bool = False  # autocast convolutions and matmuls to bfloat16 (AVX-512 BF16 / AMX where present)
     compile: bool = False  # torch.compile (inductor)
+    fp16: bool = False  # autocast convolutions and matmuls to float16 (CUDA only: tensor cores)
 
     @property
     def label(self) -> str:
-        on = [name for name in ("channels_last", "bf16", "compile") if getattr(self, name)]
+        on = [name for name in ("channels_last", "bf16", "fp16", "compile") if getattr(self, name)]
         return "+".join(on) or "eager fp32"
 
 
@@ -34,11 +39,15 @@ class TorchBackend:
 
     fixed_batch: int | None = None
     fixed_hw: tuple[int, int] | None = None
+    io: EngineIO = FLOAT_LOGITS  # folding applies to exported files; the network itself takes floats
 
     def __init__(self, model: nn.Module, device: str = "cpu", options: TorchOptions | None = None,
                  name: str | None = None) -> None:
+        require_torch_device(device)
         self.options = options or TorchOptions()
         self.device = torch.device(device)
+        if self.options.fp16 and self.device.type != "cuda":
+            raise SegdeployError.at(f"--device {device}", "fp16 autocast runs on CUDA devices: use --device cuda[:N]")
         self.memory_format = torch.channels_last if self.options.channels_last else torch.contiguous_format
         self.model = model.eval().to(self.device, memory_format=self.memory_format)
         # dynamic=False: one specialised graph per batch size (the warm-up pays each compile) instead of
@@ -50,8 +59,8 @@ class TorchBackend:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
         x = x.contiguous(memory_format=self.memory_format)
-        autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16) if self.options.bf16
-                    else contextlib.nullcontext())
+        dtype = torch.bfloat16 if self.options.bf16 else torch.float16 if self.options.fp16 else None
+        autocast = torch.autocast(self.device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
         with autocast:
             logits = self.forward(x)
         return logits.float().contiguous().cpu().numpy()

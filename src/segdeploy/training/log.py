@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from segdeploy.errors import naming_path
 from segdeploy.reporting.atomic import write_text_atomic
 
 _DECIMALS = {"time": 3, "data_time": 3, "fps": 2, "fps_per_device": 2}  # mmseg prints 4 otherwise
@@ -63,7 +64,7 @@ class RunLog:
     def write(self, record: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        with self.path.open("a") as f:
+        with naming_path(self.path), self.path.open("a") as f:  # a full disk fails in write/close, unnamed
             f.write(json.dumps(record) + "\n")
         self.info(console_line(record, self.iters))
 

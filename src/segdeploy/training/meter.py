@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
+from segdeploy.distributed import all_reduce_mean, gather_objects
 from segdeploy.reporting.atomic import write_json_atomic
-from segdeploy.training.distributed import all_reduce_mean, gather_objects
 from segdeploy.training.log import format_eta, peak_memory_mb
 from segdeploy.training.run import Run
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from segdeploy.distributed import DistInfo
 from segdeploy.models.spec import ModelSpec, TrainRecipe
-from segdeploy.training.distributed import DistInfo
 from segdeploy.training.log import RunLog
 
 

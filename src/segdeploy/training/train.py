@@ -21,10 +21,12 @@ from segdeploy.data.cityscapes import IGNORE_INDEX, Sample
 from segdeploy.data.datasets import read_label
 from segdeploy.data.images import read_rgb
 from segdeploy.data.variants import get_variant, make_inputs, to_class_map
+from segdeploy.distributed import DistInfo, barrier, cleanup, gather_objects, init_distributed_mode
 from segdeploy.errors import SegdeployError
 from segdeploy.evaluation.confusion import ConfusionMatrix
 from segdeploy.evaluation.metrics import segmentation_metrics
 from segdeploy.models.spec import ModelSpec, TrainRecipe
+from segdeploy.reporting.fingerprint import check, describe_differences
 from segdeploy.training import checkpoint
 from segdeploy.training.checkpoint import (
     capture_rng,
@@ -34,7 +36,6 @@ from segdeploy.training.checkpoint import (
     save_training_checkpoint,
 )
 from segdeploy.training.dataset import EpochSampler, TrainDataset, training_samples
-from segdeploy.training.distributed import DistInfo, barrier, cleanup, gather_objects, init_distributed_mode
 from segdeploy.training.log import RunLog
 from segdeploy.training.meter import Meter
 from segdeploy.training.run import Run, TrainConfig
@@ -167,10 +168,10 @@ def _resume(run: Run) -> None:
     path = checkpoint.latest_training_checkpoint(run.config.work_dir)
     state = checkpoint.load_training_checkpoint(path)
     saved, current = state["meta"], _meta(run)
-    if saved != current:
-        diff = [f"{k}: {saved.get(k)} -> {current[k]}" for k in current if saved.get(k) != current[k]]
+    differing = check(saved, current)
+    if differing:
         raise SegdeployError.at(path, f"was written with other settings; resume needs the same "
-                                      f"({'; '.join(diff)})")
+                                      f"({describe_differences(saved, current, differing)})")
     run.model_without_ddp.load_state_dict(state["model"], strict=True)
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
@@ -233,7 +234,7 @@ def _train_step(run: Run, images: torch.Tensor, labels: torch.Tensor) -> dict[st
     labels = labels.to(device, non_blocking=True)
     amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
     with torch.autocast(device.type, dtype=amp_dtype, enabled=run.config.amp):
-        logits, aux = run.model(images)
+        logits, aux = _forward(run, images)
         loss, parts = _loss(run.spec, logits, aux, labels)
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()
@@ -241,6 +242,18 @@ def _train_step(run: Run, images: torch.Tensor, labels: torch.Tensor) -> dict[st
         run.skipped_steps += 1
     run.scheduler.step()
     return parts
+
+
+def _forward(run: Run, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    try:
+        return run.model(images)
+    except ValueError as err:
+        # BatchNorm in training mode cannot normalise a single value per channel: one image whose
+        # pyramid pooling made a 1x1 feature (Fast-SCNN, ICNet). torch says so only in this message.
+        if "Expected more than 1 value per channel" not in str(err):
+            raise
+        raise SegdeployError.at("--batch-per-device", f"{run.spec.name} needs at least 2 images per process in "
+                                "training (BatchNorm over its 1x1 pooled features), got 1") from err
 
 
 def _optimizer_step(run: Run) -> bool:

@@ -26,6 +26,7 @@ from segdeploy.inference.predict import check_input_size
 from segdeploy.models.spec import ModelSpec
 from segdeploy.reporting.progress import progress_bar
 from segdeploy.runtime.backend import Backend, run_batch
+from segdeploy.runtime.engine_io import FLOAT_LOGITS, engine_io
 from segdeploy.runtime.torch_backend import TorchBackend
 from segdeploy.verify.bisect import BisectResult, bisect_onnx
 from segdeploy.verify.criteria import Criteria
@@ -126,20 +127,29 @@ class _Compared:
 
 
 def verify_engine(spec: ModelSpec, reference: nn.Module, engine: Backend, config: VerifyConfig,
-                  program: torch.onnx.ONNXProgram | None = None) -> VerifyResult:
+                  program: torch.onnx.ONNXProgram | None = None, inputs: np.ndarray | None = None) -> VerifyResult:
     """Run `reference` (eager fp32 PyTorch) and `engine` on the same inputs and judge the engine.
 
     `program`: the in-memory export `config.onnx` was written from, if the caller has it; the
-    bisect then reuses it instead of exporting `reference` again.
+    bisect then reuses it instead of exporting `reference` again. `inputs`: (N, 3, H, W) network
+    inputs the caller already has (deploy's preprocessed images), one engine call each, instead of
+    the config's dataset or random inputs (no labels, so no metrics).
     """
     if config.bisect not in BISECT_MODES:
         raise ValueError(f"bisect must be one of {BISECT_MODES}, got {config.bisect!r}")
+    if engine_io(engine) != FLOAT_LOGITS:
+        raise SegdeployError.at(config.onnx or engine.name, f"takes {engine_io(engine).describe()}: verify compares "
+                                "logits of normalised float inputs (a folded file is proven by its export's check)")
     torch_reference = TorchBackend(reference)
-    samples, total, source = _samples(spec, engine, config)
+    if inputs is not None:
+        samples, total = (_Sample(f"input {k}", [x[None]]) for k, x in enumerate(inputs)), len(inputs)
+        source = f"{len(inputs)} given {'x'.join(map(str, inputs.shape[1:]))} inputs"
+    else:
+        samples, total, source = _samples(spec, engine, config)
     criteria = config.criteria
     images, first_input, failing_input, error = [], None, None, ""
     confusions = (ConfusionMatrix(spec.num_classes), ConfusionMatrix(spec.num_classes))
-    scored = config.data_root is not None
+    scored = config.data_root is not None and inputs is None
     with progress_bar(f"verify {engine.name}", total, enabled=config.show_progress) as advance:
         for sample in samples:
             first_input = sample.batches[0] if first_input is None else first_input
@@ -203,7 +213,7 @@ def _samples(spec: ModelSpec, engine: Backend, config: VerifyConfig) -> tuple[It
 
 def _dataset_sample(item) -> _Sample:
     prepared = item.load()
-    label = item.label() if item.label is not None else None
+    label = item.label(prepared.geometry.image_hw) if item.label is not None else None
     return _Sample(item.stem, [x[None] for x in prepared.inputs], prepared.geometry, label)
 
 

@@ -1,0 +1,1 @@
+"""`segdeploy deploy`: from an official checkpoint to the fastest deployment that keeps its accuracy."""
