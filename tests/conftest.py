@@ -1,4 +1,4 @@
-"""What several test folders share: `python -m segdeploy` under torchrun, and one-line CLI errors."""
+"""What several test folders share: `python -m segdeploy` under torchrun, one-line CLI errors, tiny models."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from segdeploy.cli import main
 
@@ -43,3 +44,22 @@ def one_line_error(capsys):
         return lines[0]
 
     return run
+
+
+def _tiny_model(spec, seed: int = 0) -> torch.nn.Module:
+    """The test-size variant with non-trivial BatchNorm statistics, so parity checks mean something."""
+    torch.manual_seed(seed)
+    model = spec.build(**spec.tiny)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """`tiny_model(spec, seed=0)`: see `_tiny_model`."""
+    return _tiny_model

@@ -7,26 +7,17 @@ import pytest
 import torch
 
 from segdeploy.checkpoints import load_checkpoint, manifest_shapes
-from segdeploy.export.onnx_export import check_parity, export_onnx
+from segdeploy.export.onnx_export import ExportShape, export_onnx
+from segdeploy.export.run import check_sizes
 from segdeploy.models import MODELS, build_model
 from segdeploy.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from segdeploy.runtime.openvino_backend import OpenVinoBackend, openvino_available
 from segdeploy.training.train import save_state_dict
+from segdeploy.verify.criteria import Criteria
+from segdeploy.verify.run import VerifyConfig, verify_engine
 
 SPECS = list(MODELS.values())
 IDS = [spec.name for spec in SPECS]
-
-
-def tiny_model(spec, seed: int = 0) -> torch.nn.Module:
-    """The test-size variant with non-trivial BatchNorm statistics, so parity checks mean something."""
-    torch.manual_seed(seed)
-    model = spec.build(**spec.tiny)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-            module.weight.data.uniform_(0.5, 1.5)
-            module.bias.data.uniform_(-0.2, 0.2)
-    return model.eval()
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
@@ -39,7 +30,7 @@ def test_state_dict_equals_official_manifest(spec):
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
-def test_tiny_forward_shapes_and_training_outputs(spec):
+def test_tiny_forward_shapes_and_training_outputs(spec, tiny_model):
     model = tiny_model(spec)
     h, w = spec.tiny_input_size
     x = torch.randn(2, 3, h, w)
@@ -54,21 +45,33 @@ def test_tiny_forward_shapes_and_training_outputs(spec):
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
-@pytest.mark.parametrize("dynamic", [False, True], ids=["fixed-batch", "dynamic-batch"])
-def test_onnx_export_matches_eager(spec, dynamic, tmp_path):
+@pytest.mark.parametrize("dynamic", [False, True], ids=["fixed", "dynamic-batch-hw"])
+def test_onnx_export_matches_eager(spec, dynamic, tmp_path, tiny_model):
+    """One export per case. The dynamic file (batch, height and width free) must equal PyTorch at the
+    traced size and at two other sizes, three samples per call, in ONNX Runtime and (when installed)
+    OpenVINO: adaptive pooling and Segmenter's position table have to follow the input."""
     model = tiny_model(spec)
     h, w = spec.tiny_input_size
-    # traced at batch 1 when dynamic, as `segdeploy export --dynamic-batch` does (size-1 axes specialise easily)
-    path = export_onnx(model, tmp_path / "model.onnx", (1 if dynamic else 2, 3, h, w), dynamic_batch=dynamic)
+    # batch 1 when dynamic, `export --dynamic-batch`'s default (ExportShape traces a dynamic axis at 2)
+    shape = ExportShape(1 if dynamic else 2, h, w, dynamic_batch=dynamic, dynamic_hw=dynamic,
+                        size_divisor=spec.size_divisor)
+    path = export_onnx(model, tmp_path / "model.onnx", shape.dims, dynamic_batch=dynamic, dynamic_hw=dynamic,
+                       size_divisor=spec.size_divisor)
     backend = OnnxRuntimeBackend(path)
-    assert backend.fixed_batch == (None if dynamic else 2)
-    parity = check_parity(model, path, (3 if dynamic else 2, 3, h, w))
-    assert parity.argmax_agreement >= 0.999
-    assert parity.max_abs_diff < 1e-3
+    assert (backend.fixed_batch, backend.fixed_hw) == ((None, None) if dynamic else (2, (h, w)))
+    sizes = check_sizes(shape)
+    assert len(sizes) == (3 if dynamic else 1)
+    config = VerifyConfig(criteria=Criteria(atol=1e-5, rtol=1e-5), random_sizes=sizes, images=len(sizes),
+                          batch=3 if dynamic else 2, onnx=path, bisect="never", show_progress=False)
+    engines = [backend] + ([OpenVinoBackend(path)] if dynamic and openvino_available() else [])
+    for engine in engines:
+        result = verify_engine(spec, model, engine, config)
+        assert result.passed, (engine.name, result.failures)
+        assert [image.input_shapes[0] for image in result.images] == [(config.batch, 3, *hw) for hw in sizes]
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
-def test_checkpoint_round_trip_through_official_layouts(spec, tmp_path):
+def test_checkpoint_round_trip_through_official_layouts(spec, tmp_path, tiny_model):
     model = tiny_model(spec, seed=1)
     path = save_state_dict(model, tmp_path / "bare.pth")
     wrapped = tmp_path / "wrapped.pth"

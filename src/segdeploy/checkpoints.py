@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # segdeploy.models loads checkpoints through this module
 # Containers the official files use: mmseg {'state_dict', 'meta'}, Segmenter {'model', 'optimizer', ...},
 # SegmenTron epoch files {'state_dict', 'optimizer', 'epoch'}; bare state dicts otherwise.
 _WRAPPER_KEYS = ("state_dict", "model")
+_INTEGER_BUFFER = ".num_batches_tracked"  # BatchNorm's step counter, an int64 scalar
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,26 @@ def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
         raise SegdeployError.at(path, f"state dict has non-tensor entries, e.g. {others}")
     if all(k.startswith("module.") for k in tensors):  # saved from a DataParallel/DDP wrapper
         tensors = {k[len("module."):]: v for k, v in tensors.items()}
+    _check_dtypes(tensors, path)
     return tensors
+
+
+def _check_dtypes(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """Weights are floating point; the only integer tensors official files hold are BatchNorm's
+    `num_batches_tracked` counters (see the manifests). Anything else (bool, int, complex) is not a
+    set of trained weights: `load_state_dict` would cast it silently into garbage."""
+    wrong = [(k, v.dtype) for k, v in tensors.items() if not _is_weight(k, v)]
+    if wrong:
+        key, dtype = wrong[0]
+        raise SegdeployError.at(path, f"{len(wrong)} tensor(s) are not floating point, e.g. {key} is "
+                                      f"{str(dtype).removeprefix('torch.')}: not a weights file")
+
+
+def _is_weight(key: str, tensor: torch.Tensor) -> bool:
+    if tensor.is_floating_point():
+        return True
+    integer = not tensor.is_complex() and tensor.dtype != torch.bool
+    return integer and key.endswith(_INTEGER_BUFFER)
 
 
 def compare_keys(expected: dict[str, tuple[int, ...]], found: dict[str, torch.Tensor]) -> KeyReport:

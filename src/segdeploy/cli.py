@@ -28,6 +28,10 @@ from segdeploy.argtypes import (
 from segdeploy.benchmark.catalog import ENGINES, INFER_ENGINES
 from segdeploy.errors import EXIT_USER_ERROR, run_and_report
 from segdeploy.export.quantize import CALIBRATION_METHODS
+from segdeploy.verify.criteria import DEFAULT_ATOL, DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT, DEFAULT_RTOL
+
+# Engines `verify` and `export` can prove a file on (others plug in through `verify.run.verify_engine`).
+VERIFY_ENGINES = ("onnxruntime", "openvino")
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (one-line help, example)
@@ -44,9 +48,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
                            "segdeploy inspect-checkpoint best_model.pth --model fastscnn_cityscapes"),
     "preprocess": ("dataset images -> float32 NCHW .bin files + an .info file (the guides' preprocess step)",
                    "segdeploy preprocess --model fastscnn_cityscapes --data-root data/cityscapes --out bins/val"),
-    "export": ("export a model to ONNX, check it and prove it in ONNX Runtime against PyTorch",
+    "export": ("export a model to ONNX (fixed or dynamic batch / height / width) after a preflight, check it "
+               "and prove it on an engine against PyTorch (`verify`'s check)",
                "segdeploy export --model fastscnn_cityscapes --checkpoint best_model.pth --out fastscnn.onnx "
-               "--dynamic-batch"),
+               "--dynamic-batch --dynamic-hw"),
+    "verify": ("an engine against PyTorch fp32 on real images or random inputs: |Δlogit|, argmax agreement, "
+               "Δ mIoU; on failure, a bisect names the first ONNX node beyond tolerance",
+               "segdeploy verify --model fastscnn_cityscapes --checkpoint best_model.pth --onnx fastscnn.onnx "
+               "--data-root data/cityscapes --images 20"),
     "infer": ("batch inference writing ais_bench-layout predictions (resumable; 1..N processes and nodes "
               "under torchrun)",
               "segdeploy infer --model fastscnn_cityscapes --onnx fastscnn.onnx --data-root data/cityscapes "
@@ -233,12 +242,26 @@ def _skip_bad(p: argparse.ArgumentParser) -> None:
 def _args_export(p: argparse.ArgumentParser) -> None:
     _model(p)
     _weights(p)
-    p.add_argument("--out", type=output_file, required=True, help="the ONNX file to write")
+    p.add_argument("--out", type=output_file, help="the ONNX file to write (required unless --preflight)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--batch", type=positive_int, default=1, help="fixed batch size of the file")
     group.add_argument("--dynamic-batch", action="store_true", help="batch axis dynamic")
+    p.add_argument("--dynamic-hw", action="store_true",
+                   help="height and width dynamic: one file for every input size the model accepts (multiples "
+                        "of its size divisor); proven against PyTorch at three sizes")
     p.add_argument("--input-size", type=size_arg, help="HxW (default: the model's, one window for sliding models)")
     p.add_argument("--simplify", action="store_true", help="run onnxslim on the exported graph")
+    p.add_argument("--preflight", action="store_true",
+                   help="only report (printed before every export anyway): ops that freeze a shape and which "
+                        "axis, ops the engine cannot run, estimated peak memory per batch size, file size; "
+                        "writes nothing")
+    p.add_argument("--engine", choices=VERIFY_ENGINES, default="onnxruntime",
+                   help="the engine the preflight checks and the file is proven on (default: onnxruntime)")
+    p.add_argument("--data-root", type=existing_dir,
+                   help="prove the file on this dataset's images (default: random inputs)")
+    p.add_argument("--split", default="val")
+    p.add_argument("--images", type=positive_int, default=20, help="with --data-root: images to prove it on")
+    _criteria(p)
     _fold_args(p)
     _variant(p)
 
@@ -248,6 +271,41 @@ def _fold_args(p: argparse.ArgumentParser) -> None:
                    help="the file takes uint8 NHWC RGB pixels and normalises them itself (letterbox: pads too)")
     p.add_argument("--fold-argmax", action="store_true",
                    help="the file returns the int32 class map (whole and letterbox variants: the others need logits)")
+
+
+def _criteria(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("verification criteria (all apply; a failure exits with code 3)")
+    g.add_argument("--atol", type=nonnegative_float, default=DEFAULT_ATOL,
+                   help=f"logits pass when |Δ| <= ATOL + RTOL·|PyTorch| at every value (default {DEFAULT_ATOL:g})")
+    g.add_argument("--rtol", type=nonnegative_float, default=DEFAULT_RTOL, help=f"see --atol (default {DEFAULT_RTOL:g})")
+    g.add_argument("--min-agreement", type=fraction, default=DEFAULT_MIN_AGREEMENT,
+                   help=f"least share of pixels whose argmax class is PyTorch's (default {DEFAULT_MIN_AGREEMENT:g})")
+    g.add_argument("--max-drop", type=nonnegative_float, default=DEFAULT_MAX_DROP,
+                   help=f"with labels: most mIoU points the engine may lose vs PyTorch (default {DEFAULT_MAX_DROP:g})")
+
+
+def _args_verify(p: argparse.ArgumentParser) -> None:
+    _model(p)
+    _weights(p)
+    p.add_argument("--onnx", type=existing_file, required=True, help="the ONNX file the engine runs")
+    p.add_argument("--engine", choices=VERIFY_ENGINES, default="onnxruntime", help="default: onnxruntime")
+    p.add_argument("--data-root", type=existing_dir,
+                   help="verify on this dataset's images through the model's preprocessing variant, with Δ "
+                        "aAcc/mAcc/mIoU when it has labels (default: random N(0,1) inputs)")
+    p.add_argument("--split", default="val")
+    _variant(p)
+    p.add_argument("--images", type=positive_int, default=20, help="images (or random inputs) to verify on (default 20)")
+    p.add_argument("--input-size", type=size_arg,
+                   help="random inputs: HxW (default: the file's fixed size, else the model's input)")
+    p.add_argument("--batch", type=positive_int, default=1, help="random inputs: samples per engine call")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="random inputs: the generator's seed")
+    _criteria(p)
+    bisect = p.add_mutually_exclusive_group()
+    bisect.add_argument("--bisect", action="store_true",
+                        help="compare every intermediate ONNX value with PyTorch's and name the first beyond "
+                             "--atol/--rtol, even when the check passes (it runs on every failure anyway)")
+    bisect.add_argument("--no-bisect", action="store_true", help="do not bisect a failure")
+    p.add_argument("--json", type=output_file, help="the result as JSON (default: ONNX file with .verify.json)")
 
 
 def _engine_args(p: argparse.ArgumentParser) -> None:

@@ -50,14 +50,16 @@ from segdeploy.evaluation.evaluate import evaluate_folder, save_confusion
 from segdeploy.evaluation.metrics import segmentation_metrics
 from segdeploy.export.accuracy_aware import AccuracyAwareConfig, quantize_accuracy_aware
 from segdeploy.export.fold import export_folded
-from segdeploy.export.onnx_export import MIN_ARGMAX_AGREEMENT, export_model
+from segdeploy.export.onnx_export import ExportShape
+from segdeploy.export.onnx_export import default_input_hw as default_export_hw
 from segdeploy.export.quantize import Int8Settings, quantize_int8
+from segdeploy.export.run import ExportConfig, check_export_shape, export_model
 from segdeploy.inference.identity import bin_inputs, dataset_inputs, infer_fingerprint
 from segdeploy.inference.inputs import items_from_bins, items_from_dataset
 from segdeploy.inference.runner import InferConfig, run_inference
 from segdeploy.inference.show import DEFAULT_OPACITY, write_overlays
 from segdeploy.inference.workers import WorkerPlan
-from segdeploy.models import MODELS, get_spec
+from segdeploy.models import MODELS, build_model, get_spec
 from segdeploy.reporting.atomic import write_json_atomic
 from segdeploy.reporting.report import metrics_json, nan_to_null
 from segdeploy.reporting.tables import (
@@ -72,12 +74,20 @@ from segdeploy.reporting.tables import (
     official_table,
     ranks_table,
 )
+from segdeploy.reporting.verify_tables import (
+    bisect_table,
+    preflight_table,
+    verify_metrics_table,
+    verify_table,
+)
 from segdeploy.reporting.zoo import models_table, zoo_rows
 from segdeploy.runtime.device import require_device
 from segdeploy.runtime.engine import make_backend
 from segdeploy.runtime.engine_io import engine_io
 from segdeploy.training.run import TrainConfig
 from segdeploy.training.train import train as train_model
+from segdeploy.verify.criteria import DEFAULT_MIN_AGREEMENT, Criteria
+from segdeploy.verify.run import VerifyConfig, VerifyResult, verify_engine
 
 # Piped output (logs, CI) gets wide tables instead of rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -142,27 +152,103 @@ def _print_skipped(skipped: list[dict[str, str]], where: str) -> None:
 
 
 def export(args: argparse.Namespace) -> int:
-    if args.variant is not None and not (args.fold_preprocess or args.fold_argmax):
-        raise SegdeployError.at("--variant", "only shapes a folded file: add --fold-preprocess and/or --fold-argmax")
-    if args.fold_preprocess or args.fold_argmax:
-        path, parity, plan = export_folded(get_spec(args.model), args.out, args.variant, args.fold_preprocess,
-                                           args.fold_argmax, args.checkpoint, args.trust_checkpoint, batch=args.batch,
-                                           dynamic_batch=args.dynamic_batch, input_hw=args.input_size,
-                                           simplify=args.simplify)
-        folded = f"; variant {plan.variant}: {plan.io.describe()}"
-    else:
-        path, parity = export_model(get_spec(args.model), args.out, args.checkpoint, args.trust_checkpoint,
-                                    batch=args.batch, dynamic_batch=args.dynamic_batch, input_hw=args.input_size,
-                                    simplify=args.simplify)
-        folded = ""
-    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); onnx.checker: ok{folded}")
+    spec = get_spec(args.model)
+    folding = args.fold_preprocess or args.fold_argmax
+    if args.variant is not None and not (folding or args.data_root is not None):
+        raise SegdeployError.at("--variant", "only shapes a folded file or the --data-root check: add "
+                                             "--fold-preprocess / --fold-argmax, or --data-root")
+    if args.out is None and not args.preflight:
+        raise SegdeployError.at("--out", "is required (only --preflight writes nothing)")
+    if folding:
+        return _export_folded(args, spec)
+    shape = ExportShape(args.batch, *(args.input_size or default_export_hw(spec)), dynamic_batch=args.dynamic_batch,
+                        dynamic_hw=args.dynamic_hw, size_divisor=spec.size_divisor)
+    check_export_shape(spec, shape)  # a usage error before the warning and the minutes of exporting
+    _warn_random_weights(spec, args.checkpoint)
+    model = build_model(spec, args.checkpoint, args.trust_checkpoint)
+    check = VerifyConfig(criteria=_criteria(args), data_root=args.data_root, split=args.split, variant=args.variant,
+                         images=args.images)
+    config = ExportConfig(out=args.out, shape=shape, simplify=args.simplify, engine=args.engine,
+                          preflight_only=args.preflight, check=check)
+    result = export_model(spec, model, config, make_engine=lambda name, path: make_backend(spec, name, path, None),
+                          on_preflight=lambda preflight: console.print(preflight_table(preflight)))
+    if result.path is None:
+        return 0
+    console.print(f"wrote {result.path} ({result.path.stat().st_size / 1e6:.1f} MB); onnx.checker: ok")
+    return _report_verification(result.verification, result.path)
+
+
+def verify(args: argparse.Namespace) -> int:
+    spec = get_spec(args.model)
+    for flag, given in (("--input-size", args.input_size is not None), ("--batch", args.batch != 1)):
+        if given and args.data_root is not None:
+            raise SegdeployError.at(flag, "is for random inputs; with --data-root the variant sizes the inputs")
+    out = args.json or args.onnx.with_suffix(".verify.json")
+    if not os.access(out.parent, os.W_OK):
+        raise SegdeployError.at(out, "cannot write the result here; pass --json PATH")
+    _warn_random_weights(spec, args.checkpoint)
+    model = build_model(spec, args.checkpoint, args.trust_checkpoint)
+    engine = make_backend(spec, args.engine, args.onnx, None)
+    config = VerifyConfig(criteria=_criteria(args), data_root=args.data_root, split=args.split, variant=args.variant,
+                          images=args.images, random_sizes=(args.input_size,) if args.input_size else (),
+                          batch=args.batch, seed=args.seed, onnx=args.onnx,
+                          bisect="always" if args.bisect else "never" if args.no_bisect else "on-failure")
+    result = verify_engine(spec, model, engine, config)
+    write_json_atomic(out, result.to_json())
+    return _report_verification(result, args.onnx, written=out)
+
+
+def _criteria(args: argparse.Namespace) -> Criteria:
+    return Criteria(atol=args.atol, rtol=args.rtol, min_agreement=args.min_agreement, max_drop=args.max_drop)
+
+
+def _report_verification(result: VerifyResult, onnx: Path, written: Path | None = None) -> int:
+    """Print the verification's tables (and its bisect); exit code 3 (GateFailed) when it failed."""
+    console.print(verify_table(result))
+    for failure in result.failures:
+        console.print(f"[red]failed:[/red] {failure}", highlight=False)
+    if result.metrics is not None:
+        console.print(verify_metrics_table(result))
+    if result.bisect is not None:
+        console.print(bisect_table(result.bisect))
+    if result.bisect_note:
+        console.print(result.bisect_note, highlight=False)
+    if written is not None:
+        console.print(f"result written to {written}")
+    if not result.passed:
+        more = f" (and {len(result.failures) - 1} more)" if len(result.failures) > 1 else ""
+        raise GateFailed.at(onnx, f"verification failed: {result.failures[0]}{more}; tables above")
+    return 0
+
+
+def _export_folded(args: argparse.Namespace, spec) -> int:
+    """A folded file (uint8 pixels in and/or a class map out) has its own ONNX Runtime check."""
+    for flag, given in (("--dynamic-hw", args.dynamic_hw), ("--preflight", args.preflight),
+                        ("--data-root", args.data_root is not None), ("--engine", args.engine != "onnxruntime")):
+        if given:
+            raise SegdeployError.at(flag, "does not apply to a folded file (--fold-preprocess / --fold-argmax)")
+    path, parity, plan = export_folded(spec, args.out, args.variant, args.fold_preprocess, args.fold_argmax,
+                                       args.checkpoint, args.trust_checkpoint, batch=args.batch,
+                                       dynamic_batch=args.dynamic_batch, input_hw=args.input_size,
+                                       simplify=args.simplify)
+    _warn_random_weights(spec, args.checkpoint)  # after export_folded's own usage checks
+    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); onnx.checker: ok; variant {plan.variant}: "
+                  f"{plan.io.describe()}")
     delta = "class maps" if math.isnan(parity.max_abs_diff) else f"max |Δlogit| {parity.max_abs_diff:.3g},"
     console.print(f"ONNX Runtime vs PyTorch on {'x'.join(map(str, parity.input_shape))} random input: "
                   f"{delta} argmax agreement {parity.argmax_agreement:.4%}")
     if not parity.passed:
         raise GateFailed.at(path, f"argmax agreement {parity.argmax_agreement:.4%} is below "
-                                      f"{MIN_ARGMAX_AGREEMENT:.1%}")
+                                  f"{DEFAULT_MIN_AGREEMENT:.1%}")
     return 0
+
+
+def _warn_random_weights(spec, checkpoint: Path | None) -> None:
+    """One loud line: numbers from random weights say nothing about the trained model."""
+    if checkpoint is None:
+        Console(stderr=True, soft_wrap=True).print(
+            f"[bold yellow]segdeploy: warning: no --checkpoint: {spec.name} runs with RANDOM weights; its outputs "
+            "say nothing about the trained model", highlight=False)
 
 
 def infer(args: argparse.Namespace) -> int:
@@ -177,6 +263,8 @@ def infer(args: argparse.Namespace) -> int:
     if args.data_root is not None and args.logits:
         raise SegdeployError.at("--logits", "needs --input: with --data-root the variant's post-process "
                                             "runs here and writes class maps at label resolution")
+    if args.onnx is None:
+        _warn_random_weights(spec, args.checkpoint)
     with process_group(args.device, timedelta(minutes=args.dist_timeout)) as info:  # 1 process without torchrun
         backend = make_backend(spec, args.engine, args.onnx, args.checkpoint, args.trust_checkpoint, str(info.device),
                                threads=args.threads or None, trt_calibration=args.trt_calibration,
@@ -266,6 +354,8 @@ def bench(args: argparse.Namespace) -> int:
             raise SegdeployError.at(flag, "needs --data-root ROOT (labelled images to run the engines on)")
     engines = tuple(args.engine or ["onnxruntime" if args.onnx is not None else "torch"])
     require_device(args.device, list(engines))  # before the minutes of exporting and timing
+    if args.onnx is None or args.accuracy or any(e.startswith("torch") for e in engines):
+        _warn_random_weights(spec, args.checkpoint)
     config = BenchConfig(engines=engines, batches=tuple(args.batch), warmup=args.warmup, loop=args.loop,
                          checkpoint=args.checkpoint, trust=args.trust_checkpoint, onnx=args.onnx, device=args.device,
                          work_dir=args.work_dir, calib_root=args.calib_root, calib_split=args.calib_split,

@@ -47,6 +47,22 @@ def test_encoder_resizes_pos_embed_for_a_non_square_grid():
     torch.testing.assert_close(got, want)
 
 
+def test_position_table_follows_the_reference_rule_on_every_grid():
+    """The table is resized on a token-COUNT mismatch only (spec §4.3): 2x8 has the 4x4 table's 16
+    tokens, so the table is added as it is. The rule is branch-free (a dynamic-H/W export keeps it);
+    here it is compared with the reference's Python branch, bit for bit."""
+    enc = _tiny().encoder
+
+    def reference(grid):
+        if 1 + grid[0] * grid[1] == enc.pos_embed.shape[1]:
+            return enc.pos_embed
+        return resize_pos_embed(enc.pos_embed, enc.grid, grid)
+
+    with torch.no_grad():
+        for grid in [(4, 4), (2, 8), (8, 2), (3, 5), (6, 6), (1, 1), (5, 7)]:
+            assert torch.equal(enc.position_embedding(grid), reference(grid)), grid
+
+
 def test_decoder_is_cosine_masks_with_class_tokens_last():
     model = _tiny()
     dec = model.decoder

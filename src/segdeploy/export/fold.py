@@ -29,17 +29,36 @@ from torch import nn
 from segdeploy.data.transforms import keep_ratio_size
 from segdeploy.data.variants import get_variant
 from segdeploy.errors import SegdeployError
-from segdeploy.export.onnx_export import ParityReport, default_input_hw, export_onnx
+from segdeploy.export.onnx_export import default_input_hw, export_onnx
 from segdeploy.models import build_model
 from segdeploy.models.spec import ModelSpec, Preprocess, Variant
 from segdeploy.reporting.atomic import write_bytes_atomic
 from segdeploy.runtime.engine_io import PAD_TO_KEY, EngineIO
 from segdeploy.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from segdeploy.verify.criteria import DEFAULT_MIN_AGREEMENT
 
 MAX_DYNAMIC_SIDE = 4096  # keep-ratio inputs: mmseg's 2048x512 scale never exceeds it
 
 _LOGITS_ONLY = {"keep-ratio": "resizes the logits to the image size before the argmax",
                 "windows": "averages overlapping windows' logits before the argmax"}
+
+
+@dataclass(frozen=True)
+class FoldParity:
+    """A folded file in ONNX Runtime vs the same wrapper in eager PyTorch, on one random input.
+
+    (A folded file takes uint8 pixels or returns class maps, so `verify_engine`, which feeds the
+    network float inputs and compares logits, does not run it; this is its own small check.)
+    """
+
+    max_abs_diff: float  # NaN for class maps
+    argmax_agreement: float  # fraction of pixels whose class is the same
+    input_shape: tuple[int, ...]
+    nonfinite: int = 0  # NaN / inf logits on either side: never a pass (NaN "agrees" through argmax)
+
+    @property
+    def passed(self) -> bool:
+        return self.nonfinite == 0 and self.argmax_agreement >= DEFAULT_MIN_AGREEMENT
 
 
 @dataclass(frozen=True)
@@ -126,7 +145,7 @@ def random_input(plan: FoldPlan, batch: int, hw: tuple[int, int], seed: int = 0)
 def export_folded(spec: ModelSpec, out: str | Path, variant: str | None, preprocess: bool, argmax: bool,
                   checkpoint: str | Path | None = None, trust: bool = False, batch: int = 1,
                   dynamic_batch: bool = False, input_hw: tuple[int, int] | None = None, simplify: bool = False,
-                  tiny: bool = False) -> tuple[Path, ParityReport, FoldPlan]:
+                  tiny: bool = False) -> tuple[Path, FoldParity, FoldPlan]:
     """`segdeploy export` with folding: wrap, export, record the canvas, prove the file in ONNX Runtime."""
     if batch < 1:
         raise SegdeployError.at("--batch", f"must be at least 1, got {batch}")
@@ -166,7 +185,7 @@ def _set_metadata(path: Path, props: dict[str, str]) -> None:
     write_bytes_atomic(path, model.SerializeToString())
 
 
-def check_folded_parity(folded: FoldedNetwork, onnx_path: str | Path, x: torch.Tensor) -> ParityReport:
+def check_folded_parity(folded: FoldedNetwork, onnx_path: str | Path, x: torch.Tensor) -> FoldParity:
     """ONNX Runtime vs the same wrapper in eager PyTorch on `x`; class maps compare by agreement only."""
     with torch.inference_mode():
         expected = folded.eval()(x).numpy()
@@ -174,6 +193,7 @@ def check_folded_parity(folded: FoldedNetwork, onnx_path: str | Path, x: torch.T
     if got.shape != expected.shape:
         raise SegdeployError.at(onnx_path, f"output shape {got.shape} differs from PyTorch's {expected.shape}")
     if folded.argmax:
-        return ParityReport(float("nan"), float(np.mean(got == expected)), tuple(x.shape))
+        return FoldParity(float("nan"), float(np.mean(got == expected)), tuple(x.shape))
     agreement = float(np.mean(got.argmax(1) == expected.argmax(1)))
-    return ParityReport(float(np.abs(got - expected).max()), agreement, tuple(x.shape))
+    nonfinite = int((~np.isfinite(got)).sum() + (~np.isfinite(expected)).sum())
+    return FoldParity(float(np.abs(got - expected).max()), agreement, tuple(x.shape), nonfinite)

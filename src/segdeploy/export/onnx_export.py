@@ -1,7 +1,8 @@
-"""Export a model to ONNX, check the file, and prove it in ONNX Runtime against eager PyTorch."""
+"""Export a model to ONNX with the dynamo exporter: the in-memory program, and the checked file."""
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import inspect
 import io
@@ -12,57 +13,105 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import onnx
 import torch
+from onnxscript import ir
 from torch import nn
 
 from segdeploy.errors import SegdeployError
-from segdeploy.models import build_model
+from segdeploy.export.translations import TRANSLATIONS
 from segdeploy.models.spec import ModelSpec
 from segdeploy.reporting.atomic import write_bytes_atomic
-from segdeploy.runtime.onnxruntime_backend import OnnxRuntimeBackend
 
 OPSET = 18
-MIN_ARGMAX_AGREEMENT = 0.999
+MAX_SIDE = 8192  # the largest height or width a dynamic file declares
 
 
 @dataclass(frozen=True)
-class ParityReport:
-    """ONNX Runtime vs eager PyTorch on one random input."""
+class ExportShape:
+    """The input an export is made for, and which of its axes stay free in the file."""
 
-    max_abs_diff: float
-    argmax_agreement: float  # fraction of pixels whose class is the same
-    input_shape: tuple[int, ...]
+    batch: int
+    height: int
+    width: int
+    dynamic_batch: bool = False
+    dynamic_hw: bool = False
+    size_divisor: int = 1  # a dynamic height/width stays a multiple of this
+    channels: int = 3
 
     @property
-    def passed(self) -> bool:
-        return self.argmax_agreement >= MIN_ARGMAX_AGREEMENT
+    def dims(self) -> tuple[int, int, int, int]:
+        return self.batch, self.channels, self.height, self.width
+
+    def trace_dims(self) -> tuple[int, int, int, int]:
+        """The example the exporter traces: a dynamic axis traced at 1 (one block) would be fixed at 1
+        by torch.export's 0/1 specialisation, so it is traced at 2 instead."""
+        d = self.size_divisor
+        batch = max(self.batch, 2) if self.dynamic_batch else self.batch
+        if not self.dynamic_hw:
+            return batch, self.channels, self.height, self.width
+        return batch, self.channels, max(self.height, 2 * d), max(self.width, 2 * d)
+
+    def dynamic_axes(self) -> dict[int, str]:
+        """Axis -> name of every axis the file must leave free."""
+        return {**({0: "batch"} if self.dynamic_batch else {}), **({2: "height", 3: "width"} if self.dynamic_hw else {})}
 
 
-def export_onnx(model: nn.Module, out: str | Path, input_shape: tuple[int, int, int, int],
-                dynamic_batch: bool = False, simplify: bool = False, opset: int = OPSET,
-                example: torch.Tensor | None = None, dynamic_dims: dict | None = None) -> Path:
-    """Write `model` (eval mode) as ONNX with input `input` and output `output`, then onnx.checker it.
+def export_program(model: nn.Module, shape: ExportShape, opset: int = OPSET, example: torch.Tensor | None = None,
+                   dynamic_dims: dict | None = None) -> torch.onnx.ONNXProgram:
+    """The exporter's in-memory result for `model` (eval mode): the ONNX model (input `input`, output
+    `output`) and the decomposed FX program it was translated from. Nothing is written.
 
-    Uses the dynamo exporter: unlike the TorchScript one it exports adaptive average pooling exactly
-    at the fixed spatial size. The batch axis can be dynamic; `dynamic_dims` ({axis: torch.export.Dim})
-    makes other axes dynamic. `example`: the traced input (default: random float32 of `input_shape`).
+    `example`: the traced input (default: random float32 of `shape.trace_dims()`); `dynamic_dims`
+    ({axis: torch.export.Dim}) frees more axes, for inputs that are not NCHW (folded uint8 pixels).
     """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
-    example = torch.randn(*input_shape) if example is None else example
-    dims = ({0: torch.export.Dim("batch", min=1, max=1024)} if dynamic_batch else {}) | (dynamic_dims or {})
-    dynamic_shapes = {_forward_arg_name(model): dims} if dims else None
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.stem}.")) / out.name
+    example = torch.randn(*shape.trace_dims()) if example is None else example
+    dims = _dynamic_dims(shape) | (dynamic_dims or {})
     try:
         with _quiet_exporter():
-            program = torch.onnx.export(model, (example,), str(tmp), dynamo=True, opset_version=opset,
-                                        input_names=["input"], output_names=["output"],
-                                        dynamic_shapes=dynamic_shapes, external_data=False)
-        if dynamic_batch:
-            _check_batch_axis_dynamic(program, out)
+            return torch.onnx.export(model, (example,), dynamo=True, opset_version=opset, input_names=["input"],
+                                     output_names=["output"],
+                                     dynamic_shapes={_forward_arg_name(model): dims} if dims else None,
+                                     custom_translation_table=TRANSLATIONS)
+    except Exception as err:
+        raise SegdeployError.at("torch.onnx.export", f"failed: {_cause(err)}") from err
+
+
+def _cause(err: Exception) -> str:
+    """The line of the exporter's long report that says what went wrong (after its "Exception summary")."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    for i, line in enumerate(lines[:-1]):
+        if line.endswith("Exception summary"):
+            return lines[i + 1][:300]
+    return (lines[0] if lines else type(err).__name__)[:300]
+
+
+def _dynamic_dims(shape: ExportShape) -> dict:
+    axes = {}
+    if shape.dynamic_batch:
+        axes[0] = torch.export.Dim("batch", min=1, max=1024)
+    if shape.dynamic_hw:
+        d = shape.size_divisor
+        for axis, name in ((2, "height"), (3, "width")):
+            axes[axis] = (d * torch.export.Dim(f"{name}_blocks", min=1, max=MAX_SIDE // d) if d > 1
+                          else torch.export.Dim(name, min=1, max=MAX_SIDE))
+    return axes
+
+
+def frozen_input_axes(program: torch.onnx.ONNXProgram, shape: ExportShape) -> dict[str, int]:
+    """Axes asked to be dynamic that the file fixes anyway (name -> the size it fixes them at)."""
+    dims = program.model.graph.inputs[0].shape
+    return {name: int(dims[axis]) for axis, name in shape.dynamic_axes().items() if isinstance(dims[axis], int)}
+
+
+def save_program(program: torch.onnx.ONNXProgram, out: str | Path, simplify: bool = False) -> Path:
+    """Write the program as one self-contained file, optionally simplified, onnx.checker-ed, atomically."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.stem}.")) / out.name
+    try:
+        program.save(str(tmp), external_data=False)
         if simplify:
             simplify_onnx(tmp, tmp)
         onnx.checker.check_model(str(tmp), full_check=True)
@@ -77,13 +126,42 @@ def export_onnx(model: nn.Module, out: str | Path, input_shape: tuple[int, int, 
     return out
 
 
-def _check_batch_axis_dynamic(program: torch.onnx.ONNXProgram, out: Path) -> None:
-    """torch.onnx, when the model's code specialises a dynamic axis, quietly exports it fixed
-    (it applies torch.export's suggested fix): a `--dynamic-batch` file must really have one."""
-    batch = program.model.graph.inputs[0].shape[0]
-    if isinstance(batch, int):
-        raise SegdeployError.at(out, f"--dynamic-batch: the exporter fixed the batch axis to {batch} because an "
-                                     "operation in the model specialises it (a bug in the model's export path)")
+def export_onnx(model: nn.Module, out: str | Path, input_shape: tuple[int, int, int, int],
+                dynamic_batch: bool = False, dynamic_hw: bool = False, size_divisor: int = 1,
+                simplify: bool = False, opset: int = OPSET, example: torch.Tensor | None = None,
+                dynamic_dims: dict | None = None) -> Path:
+    """Export `model` to `out` for `input_shape`, with the batch and/or height and width left free
+    (`example`, `dynamic_dims`: see `export_program`).
+
+    Refuses (SegdeployError) when torch.export fixes an axis that was asked to stay free.
+    """
+    batch, channels, height, width = input_shape
+    shape = ExportShape(batch, height, width, dynamic_batch, dynamic_hw, size_divisor, channels)
+    program = export_program(model, shape, opset, example, dynamic_dims)
+    frozen = frozen_input_axes(program, shape)
+    if frozen:
+        fixed = ", ".join(f"{name} at {size}" for name, size in frozen.items())
+        raise SegdeployError.at(out, f"torch.export fixed the {fixed}: the model's code ties it to the traced size")
+    return save_program(program, out, simplify)
+
+
+def recorded_module(node: ir.Node) -> tuple[str, str]:
+    """(module path, module class) the exporter recorded on an ONNX node; ('', '') at the top level.
+
+    The exporter stores them as Python list reprs, the node's own name last:
+    `pkg.torch.onnx.name_scopes` = "['', 'backbone', 'backbone.layer1', 'conv2d_3']".
+    """
+    scopes = _literal_list(node.metadata_props.get("pkg.torch.onnx.name_scopes"))
+    classes = _literal_list(node.metadata_props.get("pkg.torch.onnx.class_hierarchy"))
+    return (scopes[-2] if len(scopes) >= 2 else ""), (classes[-2] if len(classes) >= 2 else "")
+
+
+def _literal_list(text: str | None) -> list[str]:
+    try:
+        value = ast.literal_eval(text) if text else []
+    except (ValueError, SyntaxError):
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def _forward_arg_name(model: nn.Module) -> str:
@@ -113,37 +191,8 @@ def _quiet_exporter():
         logger.setLevel(level)
 
 
-def check_parity(model: nn.Module, onnx_path: str | Path, input_shape: tuple[int, int, int, int],
-                 seed: int = 0) -> ParityReport:
-    """Run the same random input through eager PyTorch and ONNX Runtime and compare the logits."""
-    x = torch.randn(*input_shape, generator=torch.Generator().manual_seed(seed))
-    with torch.inference_mode():
-        expected = model.eval()(x).numpy()
-    got = OnnxRuntimeBackend(onnx_path)(x.numpy())
-    if got.shape != expected.shape:
-        raise SegdeployError.at(onnx_path, f"output shape {got.shape} differs from PyTorch's {expected.shape}")
-    agreement = float(np.mean(got.argmax(1) == expected.argmax(1)))
-    return ParityReport(float(np.abs(got - expected).max()), agreement, tuple(input_shape))
-
-
-def export_model(spec: ModelSpec, out: str | Path, checkpoint: str | Path | None = None, trust: bool = False,
-                 batch: int = 1, dynamic_batch: bool = False, input_hw: tuple[int, int] | None = None,
-                 simplify: bool = False, tiny: bool = False) -> tuple[Path, ParityReport]:
-    """`segdeploy export`: build (and load) the model, export it, and prove the file in ONNX Runtime.
-
-    The deployed network of a sliding-window model is the per-window network, so its default input
-    is one window; whole-image models default to their evaluation size.
-    """
-    if batch < 1:
-        raise SegdeployError.at("--batch", f"must be at least 1, got {batch}")
-    model = build_model(spec, checkpoint, trust, tiny=tiny)
-    hw = input_hw or default_input_hw(spec, tiny)
-    path = export_onnx(model, out, (batch, 3, *hw), dynamic_batch=dynamic_batch, simplify=simplify)
-    parity_batch = 2 if dynamic_batch else batch  # a dynamic file must also run at a batch it was not traced at
-    return path, check_parity(model, path, (parity_batch, 3, *hw))
-
-
 def default_input_hw(spec: ModelSpec, tiny: bool = False) -> tuple[int, int]:
+    """The deployed network's input: one window for sliding-window models, else the evaluation size."""
     if tiny:
         return spec.tiny_input_size
     if spec.slide is not None:

@@ -34,7 +34,7 @@ def check_input_size(spec: ModelSpec, backend: Backend, hw: tuple[int, ...]) -> 
     if backend.fixed_hw is not None and tuple(backend.fixed_hw) != hw:
         raise SegdeployError.at(
             f"{backend.name} engine", f"was built for {backend.fixed_hw[0]}x{backend.fixed_hw[1]} inputs, "
-            f"got {hw[0]}x{hw[1]}; export again with --input-size {hw[0]}x{hw[1]}")
+            f"got {hw[0]}x{hw[1]}; export again with --input-size {hw[0]}x{hw[1]} or --dynamic-hw")
     if spec.size_divisor > 1 and any(v % spec.size_divisor for v in hw):
         raise SegdeployError.at(f"input {hw[0]}x{hw[1]}",
                                 f"{spec.name} needs height and width divisible by {spec.size_divisor}")

@@ -130,12 +130,25 @@ class VisionTransformer(nn.Module):
         grid = (x.shape[2] // self.patch_size, x.shape[3] // self.patch_size)
         tokens = self.patch_embed(x)
         tokens = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)  # (N, 1+h*w, D)
-        pos_embed = self.pos_embed
-        # The reference resizes on a token-COUNT mismatch only: a different grid with the same count
-        # (e.g. 24x96 for a 48x48 table) gets the table unresized. Kept for checkpoint fidelity.
-        if tokens.shape[1] != pos_embed.shape[1]:
-            pos_embed = resize_pos_embed(pos_embed, self.grid, grid)
-        tokens = self.dropout(tokens + pos_embed)
+        tokens = self.dropout(tokens + self.position_embedding(grid))
         for block in self.blocks:
             tokens = block(tokens)
         return self.norm(tokens)
+
+    def position_embedding(self, grid: tuple[int, int]) -> torch.Tensor:
+        """The (1, 1 + h*w, D) table added to the tokens of an h x w patch grid.
+
+        The reference resizes the table on a token-COUNT mismatch only: a grid of another shape with
+        the table's count (24x96 for 48x48) gets the table itself, read as a flat sequence. That rule
+        is computed without a Python branch on the shape (both candidates, then a `where` on the
+        count) so that an export with a dynamic height and width keeps it at every size; a branch
+        would be fixed at the traced size. On the table's own grid the resize is the identity, so
+        every size gives the reference's values exactly.
+        """
+        table = self.pos_embed
+        resized = resize_pos_embed(table, self.grid, grid)  # (1, 1 + h*w, D)
+        count = resized.shape[1]
+        # The table padded or cut to `count` rows: shaped like `resized`; only used when the counts match.
+        as_is = F.pad(table, (0, 0, 0, torch.sym_max(count - table.shape[1], 0)))[:, :count]
+        same_count = torch.full((), count) == table.shape[1]
+        return torch.where(same_count, as_is, resized)
