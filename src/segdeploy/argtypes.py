@@ -88,6 +88,20 @@ def int_list(text: str) -> list[int]:
     raise argparse.ArgumentTypeError(f"expected positive integers like 1,4,8, got {text!r}")
 
 
+def names_list(choices: tuple[str, ...]) -> Callable[[str], tuple[str, ...]]:
+    """`a,b` -> ("a", "b"), each one of `choices`, duplicates dropped in order."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        names = [v.strip() for v in text.split(",") if v.strip()]
+        unknown = [n for n in names if n not in choices]
+        if not names or unknown:
+            raise argparse.ArgumentTypeError(f"expected a comma list of {', '.join(choices)}, got {text!r}")
+        return tuple(dict.fromkeys(names))
+
+    parse.__name__ = "names"
+    return parse
+
+
 def auto_or(parse: Callable[[str], object]) -> Callable[[str], object]:
     """`auto` -> None (the command chooses), anything else through `parse`."""
 

@@ -16,6 +16,7 @@ from segdeploy.argtypes import (
     existing_file,
     fraction,
     int_list,
+    names_list,
     nonnegative_float,
     nonnegative_int,
     output_dir,
@@ -25,7 +26,7 @@ from segdeploy.argtypes import (
     size_arg,
     workers_arg,
 )
-from segdeploy.benchmark.catalog import ENGINES, INFER_ENGINES
+from segdeploy.benchmark.catalog import ENGINES, INFER_ENGINES, TORCH_OPTIONS
 from segdeploy.errors import EXIT_USER_ERROR, run_and_report
 from segdeploy.export.quantize import CALIBRATION_METHODS
 from segdeploy.verify.criteria import DEFAULT_ATOL, DEFAULT_MAX_DROP, DEFAULT_MIN_AGREEMENT, DEFAULT_RTOL
@@ -310,9 +311,11 @@ def _args_verify(p: argparse.ArgumentParser) -> None:
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
     _weights(p)
-    p.add_argument("--onnx", type=existing_file, help="ONNX file (engines onnxruntime*, openvino)")
+    p.add_argument("--onnx", type=existing_file,
+                   help="model file: ONNX (engines onnxruntime*, openvino*) or an OpenVINO IR .xml (openvino*)")
     p.add_argument("--engine", choices=INFER_ENGINES,
-                   help="default: onnxruntime with --onnx, else torch; torch-fp16 and onnxruntime-trt-* need CUDA")
+                   help="a precision of `segdeploy bench`'s catalogue run one request at a time (default: "
+                        "onnxruntime with --onnx, else torch); torch-fp16 and onnxruntime-trt-* need CUDA")
     _device(p)
     p.add_argument("--trt-calibration", type=existing_file,
                    help="onnxruntime-trt-int8: the calibration table (calibration.flatbuffers from `segdeploy bench "
@@ -344,6 +347,9 @@ def _args_infer(p: argparse.ArgumentParser) -> None:
     _variant(p)
     p.add_argument("--output", type=output_dir, required=True, help="parent folder of run folders")
     p.add_argument("--batch", type=positive_int, default=1, help="network inputs per engine call")
+    p.add_argument("--torch-options", type=names_list(TORCH_OPTIONS), default=(), metavar="LIST",
+                   help=f"torch engines: any of {','.join(TORCH_OPTIONS)} (what bench's torch-opt / torch-bf16 "
+                        "tuning picked; deploy's infer line passes them)")
     p.add_argument("--outfmt", choices=("bin", "npy", "png"), default="bin")
     p.add_argument("--logits", action="store_true",
                    help="with --input: write float32 logits instead of int32 class maps (for variants that "

@@ -268,12 +268,13 @@ def infer(args: argparse.Namespace) -> int:
     with process_group(args.device, timedelta(minutes=args.dist_timeout)) as info:  # 1 process without torchrun
         backend = make_backend(spec, args.engine, args.onnx, args.checkpoint, args.trust_checkpoint, str(info.device),
                                threads=args.threads or None, trt_calibration=args.trt_calibration,
-                               trt_cache=args.output / "tensorrt_engines")
+                               trt_cache=args.output / "tensorrt_engines", torch_options=args.torch_options)
         items, inputs, run_variant = _infer_items(args, spec, variant, engine_io(backend))
         config = InferConfig(output=args.output, batch=args.batch, outfmt=args.outfmt, keep_logits=args.logits,
                              resume=args.resume, skip_bad=args.skip_bad)
         # --device as given, not this rank's cuda:N: a run resumes with any number of processes
-        fingerprint = infer_fingerprint(spec.name, backend.name, args.device, args.checkpoint, args.onnx, run_variant,
+        engine = "+".join((backend.name, *args.torch_options))  # the options change torch's rounding
+        fingerprint = infer_fingerprint(spec.name, engine, args.device, args.checkpoint, args.onnx, run_variant,
                                         args.outfmt, args.logits, args.batch, inputs, items)
         confusion = ConfusionMatrix(spec.num_classes) if args.evaluate else None
         result = run_inference(spec, backend, items, config, fingerprint, confusion=confusion,

@@ -19,12 +19,16 @@ from segdeploy.benchmark.engines import build_engine, files_needed, unavailable_
 from segdeploy.benchmark.profile import openvino_op_profile
 from segdeploy.benchmark.timing import time_batches
 from segdeploy.cli import main
+from segdeploy.data.datasets import list_samples
+from segdeploy.data.images import read_rgb
 from segdeploy.data.synthetic import generate_cityscapes_like
+from segdeploy.data.transforms import normalize
 from segdeploy.export.onnx_export import export_onnx
 from segdeploy.export.quantize import Int8Settings, quantize_int8
 from segdeploy.models import build_model, get_spec
 from segdeploy.runtime.machine import KERNEL_FLAGS, machine_info
 from segdeploy.runtime.torch_backend import TorchOptions, bf16_supported, reduced_candidates, tune_torch
+from segdeploy.training.checkpoint import save_state_dict
 
 SPEC = get_spec("fastscnn_cityscapes")
 HW = (64, 128)
@@ -173,3 +177,46 @@ def test_openvino_profile_names_the_kernels_it_ran(work):
     ops = openvino_op_profile(files.fp32, x, "f32")
     assert ops and abs(sum(share for _, _, share, _ in ops) - 1) < 0.5 and all(ms >= 0 for _, ms, _, _ in ops)
     assert any(op == "Convolution" and "f32" in kernel for op, _, _, kernel in ops)
+
+
+@pytest.mark.parametrize("name", ["torch-opt", "torch-bf16", "onnxruntime-int8", "openvino-bf16", "openvino-int8"])
+def test_infer_runs_a_precision_as_bench_builds_it(work, tmp_path, capsys, name):
+    """`infer --engine NAME` (the line deploy prints) predicts what bench's engine of that name predicts."""
+    root, _, build, files = work
+    reason = unavailable_reason(name)
+    if reason is not None:
+        pytest.skip(f"{name}: {reason}")
+    options = FIXED_TORCH.get(name)
+    kind = ENGINES[name]
+    if kind.runtime == "torch":
+        runs = ["--checkpoint", str(save_state_dict(build(), tmp_path / "weights.pth"))]
+        runs += ["--torch-options", "channels_last"] * bool(options.channels_last)
+    else:
+        runs = ["--onnx", str(getattr(files, kind.file))]
+    out = tmp_path / "pred"
+    assert main(["infer", "--model", SPEC.name, "--engine", name, *runs, "--data-root", str(root / "data"),
+                 "--output", str(out), "--outfmt", "npy"]) == 0
+    (run,) = [p for p in out.iterdir() if p.is_dir()]
+    engine = build_engine(name, build, files, np.zeros((1, 3, *HW), np.float32), torch_options=options).backend
+    samples = list_samples("cityscapes", root / "data", "val")
+    for sample in samples:
+        x = normalize(read_rgb(sample.image_path), SPEC.preprocess)[None]
+        np.testing.assert_array_equal(np.load(run / f"{sample.stem}_0.npy"), engine(x).argmax(1)[0])
+    fingerprint = json.loads(run.with_name(run.name + ".segdeploy.json").read_text())["fingerprint"]
+    assert fingerprint["engine"] == "+".join([name, *(["channels_last"] * bool(options and options.channels_last))])
+    assert fingerprint["precision"] == kind.precision
+
+
+def test_infer_refuses_torch_options_it_cannot_apply(work, tmp_path, capsys):
+    root, _, _, files = work
+    base = ["infer", "--model", SPEC.name, "--data-root", str(root / "data"), "--output", str(tmp_path / "p")]
+    for extra, words in ((["--torch-options", "fast"], "--torch-options: expected a comma list of channels_last, "
+                                                       "compile, got 'fast'"),
+                         (["--torch-options", ""], "expected a comma list"),
+                         (["--onnx", str(files.fp32), "--torch-options", "compile"],
+                          "--torch-options: apply to the torch engines, not onnxruntime"),
+                         (["--engine", "openvino-throughput"], "invalid choice")):
+        assert main(base + extra) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err
+    assert not (tmp_path / "p").exists() or not any((tmp_path / "p").iterdir())

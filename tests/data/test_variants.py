@@ -10,7 +10,14 @@ import torch
 
 from segdeploy.data.synthetic import generate_cityscapes_like
 from segdeploy.data.transforms import letterbox_box
-from segdeploy.data.variants import geometry_for, get_variant, input_stems, to_class_map
+from segdeploy.data.variants import (
+    geometry_for,
+    get_variant,
+    input_labels,
+    input_stems,
+    make_inputs,
+    to_class_map,
+)
 from segdeploy.errors import SegdeployError
 from segdeploy.evaluation.evaluate import evaluate_folder
 from segdeploy.inference.inputs import items_from_bins, items_from_dataset
@@ -54,6 +61,31 @@ def test_segmenter_windows_on_a_cityscapes_frame():
     assert input_stems("a_leftImg8bit", geometry)[-1] == "a_leftImg8bit_7"
     small = geometry_for(SEGMENTER, get_variant(SEGMENTER, None), (512, 1024))  # upscaled: short side -> 768
     assert small.resized_hw == (768, 1536) and len(small.anchors) == 3
+
+
+def test_input_labels_follow_each_variant_s_pixels():
+    """A label whose value is its pixel's column lands where make_inputs puts that pixel."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (375, 500, 3), dtype=np.uint8)
+    label = np.broadcast_to(np.arange(500) % 250, (375, 500)).astype(np.uint8)
+    (box,), letterbox = make_inputs(FCN, get_variant(FCN, "guide-letterbox"), image)
+    (canvas,) = input_labels(letterbox, label)
+    top, left = letterbox.pad_top_left
+    h, w = letterbox.resized_hw
+    assert canvas.shape == box.shape[1:] and (canvas[:top] == 255).all() and (canvas[top + h:] == 255).all()
+    inside = canvas[top:top + h, left:left + w]
+    assert (inside[:, 0] == 0).all() and (inside[:, -1] == 249).all()
+    (resized,), keep = make_inputs(FCN, get_variant(FCN, "mmseg-resize"), image)
+    (scaled,) = input_labels(keep, label)
+    assert scaled.shape == resized.shape[1:] == keep.resized_hw and set(np.unique(scaled)) <= set(np.unique(label))
+    slide = dataclasses.replace(SEGMENTER, slide=SlideWindow(window=96, stride=64))
+    frame = rng.integers(0, 255, (128, 256, 3), dtype=np.uint8)
+    windows, geometry = make_inputs(slide, slide.variants[0], frame)
+    columns = np.broadcast_to(np.arange(256), (128, 256)).astype(np.uint8)
+    cut = input_labels(geometry, columns)
+    assert len(cut) == len(windows) == len(geometry.anchors) > 1
+    for (top, left), window, piece in zip(geometry.anchors, windows, cut):
+        assert piece.shape == window.shape[1:] and (piece[0] == np.arange(left, left + 96)).all()
 
 
 def test_logit_variants_refuse_class_maps():

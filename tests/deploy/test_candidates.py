@@ -11,7 +11,6 @@ from segdeploy.deploy.candidates import (
     engine_order,
     pareto_front,
     pick,
-    precision_of,
     thread_settings,
     tradeoff,
 )
@@ -38,8 +37,8 @@ def test_thread_settings_share_the_cores_out():
     assert thread_settings(16) == [(16, 1), (8, 2), (4, 4)]
     listed = candidate_list(["onnxruntime", "torch"], [1, 4], cores=2)
     assert [c.id for c in listed][:2] == ["torch-b1-t2x1", "torch-b1-t1x2"] and len(listed) == 8
-    assert [precision_of(e) for e in ("torch", "onnxruntime-int8", "openvino-int8", "torch-opt")] == \
-        ["fp32", "int8", "int8", "tuned"]
+    assert [Candidate(e, 1, 2).precision for e in ("torch", "onnxruntime-int8", "openvino-bf16", "torch-opt")] == \
+        ["fp32", "int8", "bf16", "fp32"]
 
 
 def test_the_fastest_passing_candidate_is_picked_never_a_failed_or_untimed_one():

@@ -11,6 +11,7 @@ import json
 import shlex
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -23,8 +24,11 @@ from segdeploy.data.synthetic import generate_cityscapes_like
 from segdeploy.data.transforms import normalize
 from segdeploy.demo import demo_checkpoint
 from segdeploy.deploy import search
+from segdeploy.deploy.accuracy import EngineScore
+from segdeploy.deploy.artifact import copy_artifact, infer_engine
 from segdeploy.deploy.candidates import thread_settings
 from segdeploy.deploy.run import DeployConfig, run_deploy
+from segdeploy.evaluation.confusion import ConfusionMatrix
 from segdeploy.models import build_model, get_spec
 from segdeploy.reporting.colour import blend
 from segdeploy.reporting.fingerprint import file_sha256
@@ -271,3 +275,54 @@ def test_infer_runs_the_openvino_engine_or_says_it_is_missing(deployed, data, tm
         return
     assert main([*argv, "--onnx", str(onnx), "--evaluate"]) == 0
     assert "openvino: 4 images predicted" in " ".join(capsys.readouterr().out.split())
+
+
+def test_accuracy_aware_int8_is_made_when_plain_int8_fails_tuned_off_the_scored_images(deployed, data, tmp_path):
+    out, _, _ = deployed
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    log: list[str] = []
+    result = run_deploy(_config(data, copy, resume=True, engines=(*ENGINES, "onnxruntime-int8-aware")),
+                        log=log.append)
+    said = " ".join(log)
+    assert "accuracy-aware int8 (minmax, Δ mIoU budget 0.05 on 1 images)" in said  # the one unscored image
+    score = result.search.scores["onnxruntime-int8-aware"]
+    (report,) = (copy / "work").glob("*_int8aware_*.fallback.json")
+    steps = json.loads(report.read_text())["steps"]
+    assert len(steps) >= 2 and steps[-1]["float_nodes"] > 0, "the fallback kept no node in float"
+    rows = [r for r in result.search.results if r.candidate.engine == "onnxruntime-int8-aware"]
+    plain = result.search.scores["onnxruntime-int8"]
+    assert rows and all(r.timed for r in rows) and score.pixel_agreement > plain.pixel_agreement
+    assert all(r.passed == (r.d_miou >= -MAX_DROP) for r in rows)
+
+
+def test_accuracy_aware_int8_is_not_made_when_plain_int8_is_within_the_budget():
+    confusion = ConfusionMatrix(2)
+    confusion.update(np.array([0, 1, 1]), np.array([0, 1, 1]))
+    worse = ConfusionMatrix(2)
+    worse.update(np.array([0, 1, 0]), np.array([0, 1, 1]))
+    ctx = SimpleNamespace(max_drop=0.5)
+    scores = {"torch": EngineScore("torch", confusion, 1, 1.0, 0.1),
+              "onnxruntime-int8": EngineScore("onnxruntime-int8", confusion, 1, 0.99, 0.1)}
+    skipped = search._int8_aware_not_needed(ctx, scores)
+    assert skipped.status == "not needed" and skipped.verdict.startswith("not needed: onnxruntime-int8 is within")
+    assert search._int8_aware_not_needed(ctx, {**scores, "onnxruntime-int8": EngineScore(
+        "onnxruntime-int8", worse, 1, 0.6, 0.1)}) is None
+    assert search._int8_aware_not_needed(ctx, {"torch": scores["torch"]}) is None  # plain int8 not searched
+
+
+def test_an_openvino_ir_is_copied_with_its_weights_and_replaces_a_stale_artifact(tmp_path):
+    work, folder = tmp_path / "work", tmp_path / "deploy"
+    work.mkdir()
+    folder.mkdir()
+    (work / "net_ov-int8.xml").write_text("<net/>")
+    (work / "net_ov-int8.bin").write_bytes(b"\x01\x02")
+    (folder / "model.onnx").write_bytes(b"old")
+    (folder / "notes.txt").write_text("the user's")
+    target = copy_artifact(work / "net_ov-int8.xml", folder)
+    assert target == folder / "model.xml" and target.read_text() == "<net/>"
+    assert (folder / "model.bin").read_bytes() == b"\x01\x02" and not (folder / "model.onnx").exists()
+    assert (folder / "notes.txt").read_text() == "the user's"
+    assert [infer_engine(e) for e in ("openvino-int8-throughput", "openvino-bf16-throughput", "openvino-throughput",
+                                      "onnxruntime-int8", "torch-bf16")] == \
+        ["openvino-int8", "openvino-bf16", "openvino", "onnxruntime-int8", "torch-bf16"]

@@ -53,8 +53,12 @@ ENGINES: dict[str, EngineKind] = {
 }
 # Engines that run on a CUDA device only (`--device cuda[:N]`); elsewhere their rows say so.
 CUDA_ENGINES = frozenset({"torch-fp16", "onnxruntime-trt-fp16", "onnxruntime-trt-int8"})
-# What `segdeploy infer` runs: a checkpoint (torch*) or one given ONNX file (onnxruntime*, openvino).
-# "onnxruntime" uses the CPU or the CUDA provider after --device.
-INFER_ENGINES = ("torch", "torch-fp16", "onnxruntime", "onnxruntime-trt-fp16", "onnxruntime-trt-int8", "openvino")
+# What `segdeploy infer` runs: a checkpoint (torch*) or one given model file (onnxruntime*, openvino*),
+# one request at a time, so every engine but the THROUGHPUT-hint ones (their speed comes from many
+# requests in flight). The ONNX Runtime names differ only in the file given; "onnxruntime" uses the CPU
+# or the CUDA provider after --device.
+INFER_ENGINES = tuple(name for name, kind in ENGINES.items() if kind.hint == "LATENCY")
+# The torch options `infer --torch-options` takes (the tuned ones torch-opt / torch-bf16 pick in bench).
+TORCH_OPTIONS = ("channels_last", "compile")
 # The accuracy ladder: each rung is the previous file with one more transform.
 LADDER = ("torch", "onnxruntime", "onnxruntime-slim", "onnxruntime-int8")

@@ -24,10 +24,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from segdeploy.data.cityscapes import IGNORE_INDEX
 from segdeploy.data.transforms import (
     Letterbox,
     keep_ratio_size,
@@ -135,6 +137,24 @@ def make_inputs(spec: ModelSpec, variant: Variant, image: np.ndarray,
         assert layout.anchors == geometry.anchors, "geometry_for must describe split_windows' windows"
         inputs = list(windows)  # K x (3, ws, ws)
     return inputs, geometry
+
+
+def input_labels(geometry: Geometry, label: np.ndarray) -> list[np.ndarray]:
+    """The (H, W) label as each network input of `geometry` sees it: resized like the image (nearest),
+    the letterbox's pad ignored, windows cut from the canvas. Scoring an engine on its own inputs
+    against these is a proxy of the metric at label resolution, for callers that run only the
+    network (the accuracy-aware int8 fallback's steps)."""
+    h, w = geometry.resized_hw
+    resized = label if label.shape == (h, w) else cv2.resize(label, (w, h), interpolation=cv2.INTER_NEAREST)
+    if geometry.kind == "letterbox":
+        top, left = geometry.pad_top_left
+        canvas = np.full(geometry.input_hws[0], IGNORE_INDEX, dtype=label.dtype)
+        canvas[top:top + h, left:left + w] = resized
+        return [canvas]
+    if geometry.kind == "windows":
+        wh, ww = geometry.input_hws[0]
+        return [resized[top:top + wh, left:left + ww] for top, left in geometry.anchors]
+    return [resized]
 
 
 def _pixel_inputs(variant: Variant, image: np.ndarray, geometry: Geometry) -> list[np.ndarray]:

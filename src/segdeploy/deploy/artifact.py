@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from segdeploy.benchmark.catalog import ENGINES
+from segdeploy.benchmark.catalog import ENGINES, INFER_ENGINES, TORCH_OPTIONS
 from segdeploy.deploy.candidates import CandidateResult
 from segdeploy.reporting.atomic import write_atomic
 from segdeploy.reporting.fingerprint import file_sha256
@@ -23,30 +23,47 @@ def artifact_source(chosen: CandidateResult, files: dict[str, Path], checkpoint:
 
 
 def copy_artifact(source: Path, folder: Path) -> Path:
-    """`source` copied atomically to `folder/model<suffix>`; a stale artifact of another kind is removed."""
+    """`source` copied atomically to `folder/model<suffix>` (an OpenVINO IR with its .bin); a stale
+    artifact of another kind is removed."""
     target = folder / f"{ARTIFACT_STEM}{source.suffix}"
+    pairs = [(source, target)]
+    if source.suffix == ".xml":  # the IR's weights live beside it under the same stem
+        pairs.append((source.with_suffix(".bin"), target.with_suffix(".bin")))
     for old in folder.glob(f"{ARTIFACT_STEM}.*"):
-        if old != target and old.is_file():
+        if old not in {t for _, t in pairs} and old.is_file():
             old.unlink()
-    with source.open("rb") as src:
-        write_atomic(target, lambda dst: shutil.copyfileobj(src, dst, 1 << 20))
+    for src_path, dst_path in pairs:
+        with src_path.open("rb") as src:
+            write_atomic(dst_path, lambda dst, src=src: shutil.copyfileobj(src, dst, 1 << 20))
     return target
 
 
+def infer_engine(engine: str) -> str:
+    """The `infer --engine` closest to a searched engine: itself, or for a THROUGHPUT-hint engine (many
+    requests in flight, which infer does not keep) the same file and precision at the latency hint."""
+    if engine in INFER_ENGINES:
+        return engine
+    return next(name for name in INFER_ENGINES if ENGINES[name].runtime == ENGINES[engine].runtime
+                and ENGINES[name].file == ENGINES[engine].file and ENGINES[name].precision == ENGINES[engine].precision)
+
+
 def infer_command(model: str, chosen: CandidateResult, artifact: Path, data_root: Path, split: str,
-                  output: Path, variant: str | None) -> str:
+                  output: Path, variant: str | None, torch_options: dict[str, Any] | None = None) -> str:
     """The `segdeploy infer` line running `artifact` as the chosen engine does, on the same data.
 
-    `infer` runs one stream with every core; the torch engines get the candidate's threads
-    (`--threads`); ONNX Runtime and OpenVINO sessions take every core.
+    `infer` runs one request at a time: the engine at its precision, on the cores the candidate used
+    (`--threads`: its threads times its streams; several streams are not reproduced) and, for the
+    tuned torch engines, with the options their tuning picked (`torch_options`, a `TorchOptions` dict).
     """
-    engine = chosen.candidate.engine
+    engine = infer_engine(chosen.candidate.engine)
     if ENGINES[engine].file is None:
-        runs = ["--engine", "torch", "--checkpoint", str(artifact), "--threads", str(chosen.candidate.threads)]
+        picked = [name for name in TORCH_OPTIONS if (torch_options or {}).get(name)]
+        runs = ["--engine", engine, "--checkpoint", str(artifact)] + (["--torch-options", ",".join(picked)] * bool(picked))
     else:
-        runs = ["--engine", "openvino" if engine.startswith("openvino") else "onnxruntime", "--onnx", str(artifact)]
+        runs = ["--engine", engine, "--onnx", str(artifact)]
+    cores = chosen.candidate.threads * chosen.candidate.streams
     words = ["segdeploy", "infer", "--model", model, *runs, "--data-root", str(data_root), "--split", split,
-             "--output", str(output), "--batch", str(chosen.candidate.batch)]
+             "--output", str(output), "--batch", str(chosen.candidate.batch), "--threads", str(cores)]
     return shlex.join(words + (["--variant", variant] if variant else []))
 
 
@@ -69,8 +86,8 @@ def deployment_record(chosen: CandidateResult, artifact: Path, source: Path, che
                                 "streams, latency of one call of `batch` images"},
         "tradeoff": tradeoff,
         "infer_command": infer_line,
-        "infer_note": "infer runs one stream on every core; the streams/threads setting measured here is "
-                      "recorded above",
+        "infer_note": "infer runs one request at a time with the threads measured here; a setting of "
+                      "several streams (or a THROUGHPUT-hint engine) is recorded above but not reproduced by infer",
         "environment": environment,
         "command_line": command_line,
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -14,7 +14,7 @@ from segdeploy.benchmark.catalog import ENGINES
 from segdeploy.benchmark.timing import BatchTiming
 
 AUTO_BATCHES = (1, 2, 4, 8)
-Status = Literal["timed", "unavailable", "error", "over budget"]
+Status = Literal["timed", "unavailable", "error", "over budget", "not needed"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Candidate:
 
     @property
     def precision(self) -> str:
-        return precision_of(self.engine)
+        return ENGINES[self.engine].precision
 
     @property
     def setting(self) -> str:
@@ -38,15 +38,6 @@ class Candidate:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def precision_of(engine: str) -> str:
-    """The arithmetic an engine name runs: int8 files, bf16 engines, else fp32 (torch-opt: tuned)."""
-    if ENGINES[engine].file == "int8" or "int8" in engine:
-        return "int8"
-    if "bf16" in engine:
-        return "bf16"
-    return "tuned" if engine == "torch-opt" else "fp32"
 
 
 def engine_order(engines: Sequence[str]) -> list[str]:

@@ -95,9 +95,7 @@ def run_deploy(config: DeployConfig, log: Callable[[str], None] = print) -> Depl
     ctx = SearchContext(spec, variant, model_factory(spec, config.checkpoint, config.trust, config.tiny), scored,
                         proof.onnx, timing_inputs, config.out, tag, fingerprint, config.max_drop, config.calib_images,
                         config.time_budget_min * 60, config.seconds_per_candidate, show_progress=config.show_progress)
-    # The search runs on the CPU. The accuracy-aware int8 file needs labelled images handed to
-    # prepare_files (FileRecipe.validation), which the search does not pass yet.
-    engines = config.engines or tuple(e for e in ENGINES if e not in CUDA_ENGINES and ENGINES[e].file != "int8_aware")
+    engines = config.engines or tuple(e for e in ENGINES if e not in CUDA_ENGINES)  # the search runs on the CPU
     search = run_search(ctx, candidate_list(engines, config.batches, physical_cores()), log)
     chosen = pick(search.results)
     said = tradeoff(chosen, search.results) if chosen else ""
@@ -185,9 +183,9 @@ def _deploy(config: DeployConfig, spec: ModelSpec, variant: Variant, search: Sea
     """Copy the chosen file into the folder and write deployment.json; return it and the infer line."""
     source = artifact_source(chosen, search.files, config.checkpoint)
     artifact = copy_artifact(source, config.out)
-    line = infer_command(spec.name, chosen, artifact, config.data_root, config.split, config.out / "predictions",
-                         None if variant == spec.variants[0] else variant.name)
     score = search.scores[chosen.candidate.engine]
+    line = infer_command(spec.name, chosen, artifact, config.data_root, config.split, config.out / "predictions",
+                         None if variant == spec.variants[0] else variant.name, score.torch_options)
     accuracy = metrics_json(score.metrics, spec.classes, images=score.images, d_mIoU_vs_torch=chosen.d_miou,
                             max_drop=config.max_drop, pixel_agreement_with_torch=score.pixel_agreement)
     record = deployment_record(chosen, artifact, source, config.checkpoint, accuracy, environment(),

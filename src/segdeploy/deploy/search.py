@@ -27,8 +27,9 @@ from segdeploy.benchmark.artifacts import EngineFiles, FileRecipe, prepare_files
 from segdeploy.benchmark.catalog import ENGINES
 from segdeploy.benchmark.engines import EngineUnavailable, build_engine, files_needed, torch_options_of
 from segdeploy.benchmark.streams import time_streams
+from segdeploy.data.datasets import read_label_of_size
 from segdeploy.data.images import read_rgb
-from segdeploy.data.variants import make_inputs
+from segdeploy.data.variants import input_labels, make_inputs
 from segdeploy.deploy.accuracy import EngineScore, ScoredSet, score_engine
 from segdeploy.deploy.candidates import Candidate, CandidateResult, engine_order
 from segdeploy.deploy.fingerprint import DeployFingerprint
@@ -92,7 +93,10 @@ def run_search(ctx: SearchContext, candidates: list[Candidate], log: Log) -> Sea
         for engine in engines:
             mine = [c for c in candidates if c.engine == engine]
             left = ctx.time_budget_s - (time.perf_counter() - started)
-            outcome, engine_files = _engine_pass(ctx, engine, left, log)
+            outcome, engine_files = (_int8_aware_not_needed(ctx, scores) if ENGINES[engine].file == "int8_aware"
+                                     else None), None
+            if outcome is None:
+                outcome, engine_files = _engine_pass(ctx, engine, left, log)
             advance(1)
             if isinstance(outcome, CandidateResult):  # the engine cannot run: each candidate says why
                 log(f"{engine}: {outcome.verdict}")
@@ -112,6 +116,19 @@ def run_search(ctx: SearchContext, candidates: list[Candidate], log: Log) -> Sea
     reference = scores["torch"]
     return SearchResult(reference, scores, [_with_accuracy(r, scores, reference, ctx.max_drop) for r in timed],
                         files)
+
+
+def _int8_aware_not_needed(ctx: SearchContext, scores: dict[str, EngineScore]) -> CandidateResult | None:
+    """The accuracy-aware int8 file is made only when plain int8 loses more than the budget: its
+    fallback steps cost minutes, and within the budget it would equal the plain file."""
+    plain, reference = scores.get("onnxruntime-int8"), scores.get("torch")
+    if plain is None or reference is None:
+        return None
+    drop = (plain.metrics.mIoU - reference.metrics.mIoU) * 100
+    if math.isnan(drop) or drop < -ctx.max_drop:
+        return None
+    return CandidateResult(Candidate("onnxruntime-int8-aware", 0, 0), "not needed",
+                           f"onnxruntime-int8 is within the budget (Δ mIoU {drop:+.2f})")
 
 
 def _engine_pass(ctx: SearchContext, engine: str, budget_left: float, log: Log
@@ -149,11 +166,14 @@ def _engine_files(ctx: SearchContext, engine: str, log: Log) -> EngineFiles:
     """The files `engine` runs, made once in the deploy folder's `work/` (ONNX Runtime's optimised
     graphs are cached there too).
 
-    NOTE: the int8 file comes from `prepare_files` -> `quantize_int8`. The accuracy-aware int8 with
-    fp32 fallback (precision-ladder work) plugs in here, with `ctx.max_drop` and the scored set.
+    The int8 files are calibrated on the split's unscored images; the accuracy-aware one keeps nodes
+    in float until its Δ mIoU on labelled unscored images is within `ctx.max_drop` (both sets are
+    fixed by the fingerprint's data and counts), so the scored images stay out of its choices.
     """
-    # the calibration images are the split's unscored ones, fixed by the fingerprint's data and count
-    recipe = FileRecipe(lambda: calibration_inputs(ctx), f"deploy:{ctx.tag}:unscored:{ctx.calib_images}")
+    recipe = FileRecipe(lambda: calibration_inputs(ctx), f"deploy:{ctx.tag}:unscored:{ctx.calib_images}",
+                        validation=lambda: validation_inputs(ctx, log),
+                        validation_key=f"deploy:{ctx.tag}:labelled-unscored:{ctx.calib_images}",
+                        max_drop=ctx.max_drop, spec=ctx.spec)
     return prepare_files(ctx.build, tuple(ctx.timing_inputs.shape[2:]), ctx.folder / "work", ctx.tag,
                          files_needed([engine]), recipe, onnx=ctx.fp32, log=log)
 
@@ -167,6 +187,29 @@ def calibration_inputs(ctx: SearchContext) -> list[np.ndarray]:
         inputs, _ = make_inputs(ctx.spec, ctx.variant, read_rgb(sample.image_path))
         batches += [x[None] for x in inputs if x.shape[1:] == hw]
     return batches[: ctx.calib_images] or [x[None] for x in ctx.timing_inputs[: ctx.calib_images]]
+
+
+def validation_inputs(ctx: SearchContext, log: Log) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The accuracy-aware int8 file's validation set: network inputs (k, 3, h, w) of labelled images of
+    the split that are not scored (else the scored ones, said in the log), each with its label as the
+    input sees it (`input_labels`); inputs of another size are left out."""
+    hw = tuple(ctx.timing_inputs.shape[2:])
+    labelled = [s for s in ctx.scored.others if s.label_path is not None]
+    if not labelled:
+        log("accuracy-aware int8: the split has no labelled images beyond the scored ones; its fallback "
+            "is tuned on the scored images")
+        labelled = ctx.scored.scored
+    images, labels = [], []
+    for sample in labelled[: ctx.calib_images]:
+        inputs, geometry = make_inputs(ctx.spec, ctx.variant, read_rgb(sample.image_path))
+        label = read_label_of_size(ctx.spec.dataset, sample, geometry.image_hw)
+        pairs = [(x, y) for x, y in zip(inputs, input_labels(geometry, label)) if x.shape[1:] == hw]
+        images += [x for x, _ in pairs]
+        labels += [y for _, y in pairs]
+    if not images:
+        raise SegdeployError.at(ctx.scored.scored[0].image_path.parent, f"no labelled input of {hw[0]}x{hw[1]} "
+                                                                        "for the accuracy-aware int8 file")
+    return np.stack(images), labels
 
 
 def _candidate(ctx: SearchContext, candidate: Candidate, files: EngineFiles, score: EngineScore,

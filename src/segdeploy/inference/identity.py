@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from segdeploy.benchmark.catalog import ENGINES
 from segdeploy.inference.inputs import InputItem
-from segdeploy.reporting.fingerprint import file_sha256, listing_sha256
+from segdeploy.reporting.fingerprint import file_sha256, listing_sha256, model_file_sha256
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class InferFingerprint:
     KIND: ClassVar[str] = "infer"
 
     model: str
-    engine: str  # torch | torch-fp16 | onnxruntime | onnxruntime-trt-fp16 | onnxruntime-trt-int8 | openvino
+    engine: str  # a name of INFER_ENGINES, torch ones followed by their --torch-options ("torch-bf16+compile")
     precision: str  # what the engine computes in: fp32, or fp16 / int8 (an int8/fp16 ONNX file differs by its hash)
     device: str
     weights: str | None  # sha256 of the checkpoint the torch engine loads; None: random initialisation
@@ -43,10 +44,11 @@ def infer_fingerprint(model: str, engine: str, device: str, checkpoint: Path | N
                       variant: str | None, outfmt: str, logits: bool, batch: int, inputs: str,
                       items: list[InputItem]) -> InferFingerprint:
     """The fingerprint of an infer run; hashes the checkpoint or ONNX file it will use."""
+    kind = ENGINES[engine.split("+")[0]]  # "torch-bf16+channels_last": the name, then its torch options
     return InferFingerprint(
-        model=model, engine=engine, precision=next((p for p in ("fp16", "int8") if engine.endswith(p)), "fp32"),
-        device=device, weights=file_sha256(checkpoint) if checkpoint is not None and engine.startswith("torch") else None,
-        onnx=file_sha256(onnx) if onnx is not None and not engine.startswith("torch") else None,
+        model=model, engine=engine, precision=kind.precision, device=device,
+        weights=file_sha256(checkpoint) if checkpoint is not None and kind.runtime == "torch" else None,
+        onnx=model_file_sha256(onnx) if onnx is not None and kind.runtime != "torch" else None,
         variant=variant, outfmt=outfmt, output="logits" if logits else "class map", batch=batch,
         inputs=inputs, input_files=input_set_sha256(items))
 

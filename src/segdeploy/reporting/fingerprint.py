@@ -39,6 +39,15 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def model_file_sha256(path: str | Path) -> str:
+    """`file_sha256` of a model file; an OpenVINO IR (.xml) is hashed with the .bin of its weights."""
+    path = Path(path)
+    weights = path.with_suffix(".bin")
+    if path.suffix != ".xml" or not weights.is_file():
+        return file_sha256(path)
+    return listing_sha256([file_sha256(path), file_sha256(weights)])
+
+
 def listing_sha256(entries: Iterable[Any]) -> str:
     """The sha256 of a list of JSON-able entries, e.g. (name, byte size) of every input file, in order."""
     return hashlib.sha256(json.dumps(list(entries), default=str).encode()).hexdigest()
