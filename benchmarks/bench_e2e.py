@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from bench_engines import machine, results_markdown
+from bench_engines import results_markdown
 from PIL import Image
 from rich.console import Console
 
@@ -35,6 +35,7 @@ from segdeploy.data.voc import voc_colormap
 from segdeploy.models import get_spec
 from segdeploy.reporting.atomic import write_json_atomic, write_text_atomic
 from segdeploy.reporting.tables import e2e_stage_table, e2e_table
+from segdeploy.runtime.machine import machine_info
 
 HERE = Path(__file__).resolve().parent
 VOC_SIZES = ((375, 500), (375, 500), (500, 375), (333, 500))  # VOC val's usual shapes, in this mix
@@ -101,7 +102,7 @@ def run_case(name: str, case: Case, args, console: Console) -> dict:
         out_rows.append(measured)
         console.print(f"targets: {measured['targets']}")
     return {"case": name, "model": spec.name, "variant": case.variant or spec.variants[0].name, "data": case.data,
-            "images": images, "machine": machine(), "load_before": load_before, "load_after": _load(),
+            "images": images, "machine": machine_info(), "load_before": load_before, "load_after": _load(),
             "seconds": seconds, "command": " ".join(["benchmarks/bench_e2e.py", *sys.argv[1:]]), "rows": out_rows}
 
 

@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import torch
-from bench_engines import machine  # this folder's sibling script: the CPU model and library versions
 from rich.console import Console
 from rich.table import Table
 
@@ -32,6 +31,7 @@ from segdeploy.export.onnx_export import ExportShape, default_input_hw, export_p
 from segdeploy.export.run import check_sizes
 from segdeploy.models import MODELS, build_model
 from segdeploy.reporting.atomic import write_json_atomic
+from segdeploy.runtime.machine import machine_info
 from segdeploy.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from segdeploy.verify.run import VerifyConfig, verify_engine
 
@@ -79,7 +79,7 @@ def main() -> None:
         print(json.dumps(measure(args.worker, args.dynamic_hw, args.bisect)))
         return
     rows = [_in_subprocess(name, args) for name in args.models.split(",")]
-    info = machine()
+    info = machine_info()
     table = Table(title="verify: ONNX Runtime vs eager PyTorch fp32 at the native network input "
                         f"({'dynamic' if args.dynamic_hw else 'static'} H/W; {info['cpu']}, {info['cores']} cores, "
                         f"torch {info['torch']}, onnxruntime {info['onnxruntime']})")

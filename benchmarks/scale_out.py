@@ -21,7 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_engines import machine  # the CPU and library versions, as the engine benchmark records them
 from rich.console import Console
 from rich.table import Table
 
@@ -29,6 +28,7 @@ import segdeploy
 from segdeploy.argtypes import int_list, size_arg
 from segdeploy.data.synthetic import generate_cityscapes_like
 from segdeploy.reporting.atomic import write_json_atomic
+from segdeploy.runtime.machine import machine_info
 
 HERE = Path(__file__).resolve().parent
 DEMO_CHECKPOINT = Path(segdeploy.__file__).parent / "assets" / "fastscnn_synthetic.pth"
@@ -81,7 +81,7 @@ def main() -> None:
                       f"{r['speedup']:.2f}", f"{100 * r['mIoU']:.2f}", f"{100 * r['aAcc']:.2f}",
                       "yes" if r["same_files_as_first"] else "NO")
     Console(width=160).print(table)
-    write_json_atomic(HERE / "results" / "scale_out.json", {"machine": machine(), "args": vars(args) | {
+    write_json_atomic(HERE / "results" / "scale_out.json", {"machine": machine_info(), "args": vars(args) | {
         "checkpoint": str(args.checkpoint), "onnx": str(args.onnx) if args.onnx else None}, "results": results})
 
 
