@@ -51,7 +51,7 @@ from segdeploy.reporting.tables import accuracy_ladder_table, engines_table
 
 HERE = Path(__file__).resolve().parent
 ALL_ENGINES = ("torch", "torch-opt", "torch-bf16", "onnxruntime", "onnxruntime-slim", "onnxruntime-fused",
-               "onnxruntime-int8", "onnxruntime-int8-aware", "openvino", "openvino-bf16", "openvino-int8",
+               "onnxruntime-int8", "onnxruntime-int8-aware", "onnxruntime-streams", "onnxruntime-int8-streams", "openvino", "openvino-bf16", "openvino-int8",
                "openvino-throughput", "openvino-bf16-throughput", "openvino-int8-throughput")
 DEMO_CHECKPOINT = HERE.parent / "src" / "segdeploy" / "assets" / "fastscnn_synthetic.pth"
 TARGET_VS_PEER = 1.3

@@ -26,7 +26,7 @@ from segdeploy.data.transforms import normalize
 from segdeploy.export.onnx_export import export_onnx
 from segdeploy.export.quantize import Int8Settings, quantize_int8
 from segdeploy.models import build_model, get_spec
-from segdeploy.runtime.machine import KERNEL_FLAGS, machine_info
+from segdeploy.runtime.machine import KERNEL_FLAGS, machine_info, physical_cores
 from segdeploy.runtime.torch_backend import TorchOptions, bf16_supported, reduced_candidates, tune_torch
 from segdeploy.training.checkpoint import save_state_dict
 
@@ -220,3 +220,15 @@ def test_infer_refuses_torch_options_it_cannot_apply(work, tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and words in err[0], err
     assert not (tmp_path / "p").exists() or not any((tmp_path / "p").iterdir())
+
+
+def test_onnxruntime_streams_run_one_session_per_core_counted_as_benchmark_app_counts(work):
+    _, _, build, files = work
+    x = np.random.default_rng(0).standard_normal((1, 3, *HW), dtype=np.float32)
+    built = build_engine("onnxruntime-int8-streams", build, files, x)
+    streams = built.backend.streams
+    assert len(streams) == physical_cores() and {s.name for s in streams} == {"onnxruntime-int8-streams"}
+    plain = build_engine("onnxruntime-int8", build, files, x).backend
+    np.testing.assert_array_equal(built.backend(x), plain(x))  # the same file: the same logits
+    (timing,) = time_batches(built.backend, HW, [1], warmup=1, loop=3, show_progress=False)
+    assert timing.status == "ok" and timing.loops == 3 * len(streams) and timing.samples_per_s > 0

@@ -25,7 +25,8 @@ def result(engine: str, batch: int, rate: float, p50: float, miou: float, passed
 def test_torch_first_then_exported_files_then_other_torch_engines():
     cpu_engines = [e for e in ENGINES if e not in CUDA_ENGINES]
     assert engine_order(cpu_engines) == ["torch", "onnxruntime", "onnxruntime-slim", "onnxruntime-fused",
-                                         "onnxruntime-int8", "onnxruntime-int8-aware", "openvino", "openvino-bf16",
+                                         "onnxruntime-int8", "onnxruntime-int8-aware", "onnxruntime-streams",
+                                         "onnxruntime-int8-streams", "openvino", "openvino-bf16",
                                          "openvino-int8", "openvino-throughput", "openvino-bf16-throughput",
                                          "openvino-int8-throughput", "torch-opt", "torch-bf16"]
     assert engine_order(["onnxruntime-int8", "torch"]) == ["torch", "onnxruntime-int8"]

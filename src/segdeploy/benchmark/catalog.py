@@ -17,7 +17,9 @@ class EngineKind:
     # A peer is what a skilled user gets from a library's own tools at its best; the others are
     # segdeploy's own deployments, whose best is compared with the best peer.
     peer: bool
-    hint: str = "LATENCY"  # OpenVINO performance hint
+    # LATENCY: one request at a time on every core; THROUGHPUT: many in flight (OpenVINO's performance
+    # hint and its streams; for ONNX Runtime, segdeploy's streams: one single-thread session per core)
+    hint: str = "LATENCY"
 
 
 ENGINES: dict[str, EngineKind] = {
@@ -36,6 +38,10 @@ ENGINES: dict[str, EngineKind] = {
                                    "(per-channel weights, --calibration method)", False),
     "onnxruntime-int8-aware": EngineKind("onnxruntime", "int8_aware", "int8", "ONNX Runtime, accuracy-aware int8: "
                                          "most sensitive nodes kept in float within --max-drop", False),
+    "onnxruntime-streams": EngineKind("onnxruntime", "slim", "fp32", "ONNX Runtime, simplified fp32 file, one "
+                                      "single-thread session per core running at once", False, "THROUGHPUT"),
+    "onnxruntime-int8-streams": EngineKind("onnxruntime", "int8", "int8", "ONNX Runtime, static int8 QDQ file, one "
+                                           "single-thread session per core running at once", False, "THROUGHPUT"),
     "openvino": EngineKind("openvino", "fp32", "fp32", "OpenVINO CPU, f32 precision hint, latency hint", True),
     "openvino-bf16": EngineKind("openvino", "fp32", "bf16", "OpenVINO CPU, bf16 precision hint, latency hint", True),
     "openvino-int8": EngineKind("openvino", "ov_int8", "int8", "OpenVINO CPU, NNCF int8 IR, latency hint", True),

@@ -11,10 +11,12 @@ from torch import nn
 
 from segdeploy.benchmark.artifacts import EngineFiles
 from segdeploy.benchmark.catalog import CUDA_ENGINES, ENGINES
+from segdeploy.benchmark.streams import StreamsBackend
 from segdeploy.export.openvino_quantize import nncf_available
 from segdeploy.reporting.fingerprint import file_sha256
 from segdeploy.runtime.backend import Backend
 from segdeploy.runtime.device import is_cuda, onnxruntime_providers
+from segdeploy.runtime.machine import physical_cores
 from segdeploy.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from segdeploy.runtime.openvino_backend import OpenVinoBackend, openvino_available
 from segdeploy.runtime.tensorrt import tensorrt_providers
@@ -90,6 +92,10 @@ def build_engine(name: str, model: Callable[[], nn.Module], files: EngineFiles, 
         # Named by content: a given --onnx of the same name but another network must not reuse the graph.
         cache = files.ort_cache / f"{path.stem}-{file_sha256(path)[:10]}.ort{onnxruntime.__version__}.onnx"
         cache.parent.mkdir(parents=True, exist_ok=True)
+    if kind.hint == "THROUGHPUT":  # segdeploy's streams: every core runs its own session
+        streams = [OnnxRuntimeBackend(path, providers=providers, threads=1, optimized_cache=cache, name=name)
+                   for _ in range(physical_cores())]
+        return BuiltEngine(StreamsBackend(streams), f"{path.name}, {len(streams)} streams x 1 thread")
     return BuiltEngine(OnnxRuntimeBackend(path, providers=providers, threads=threads, optimized_cache=cache, name=name),
                        path.name)
 

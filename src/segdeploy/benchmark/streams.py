@@ -18,6 +18,7 @@ import numpy as np
 
 from segdeploy.benchmark.timing import BatchTiming, timing_from_latencies
 from segdeploy.runtime.backend import Backend
+from segdeploy.runtime.engine_io import FLOAT_LOGITS
 
 
 @dataclass(frozen=True)
@@ -70,3 +71,28 @@ def time_streams(backends: Sequence[Backend], x: np.ndarray, warmup: int = 1, se
     latencies = [s for _, _, calls in done for s in calls]
     timing = timing_from_latencies(backends[0].name, len(x), latencies, len(x) * len(latencies) / wall)
     return StreamsTiming(timing, tuple(s * 1000 for s in latencies), wall)
+
+
+class StreamsBackend:
+    """Several instances of one engine as one backend with THROUGHPUT semantics: a call runs on the
+    first instance (the accuracy pass), `run_async` keeps every instance busy as OpenVINO's
+    THROUGHPUT hint keeps its requests, so `bench` times segdeploy's own streams the way it times
+    OpenVINO's (benchmark_app's count)."""
+
+    hint = "THROUGHPUT"
+
+    def __init__(self, streams: Sequence[Backend]) -> None:
+        if not streams:
+            raise ValueError("StreamsBackend needs at least one stream")
+        self.streams = list(streams)
+        first = self.streams[0]
+        self.name, self.fixed_batch, self.fixed_hw = first.name, first.fixed_batch, first.fixed_hw
+        self.io = getattr(first, "io", None) or FLOAT_LOGITS
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.streams[0](batch)
+
+    def run_async(self, x: np.ndarray, runs: int) -> tuple[float, list[float]]:
+        """Every stream runs `x` `runs` times from a common start: (wall s, every call's latency in s)."""
+        measured = time_streams(self.streams, x, warmup=0, seconds=0.0, min_calls=runs, max_calls=runs)
+        return measured.wall_s, [ms / 1000 for ms in measured.latencies_ms]

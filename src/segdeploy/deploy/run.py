@@ -95,7 +95,10 @@ def run_deploy(config: DeployConfig, log: Callable[[str], None] = print) -> Depl
     ctx = SearchContext(spec, variant, model_factory(spec, config.checkpoint, config.trust, config.tiny), scored,
                         proof.onnx, timing_inputs, config.out, tag, fingerprint, config.max_drop, config.calib_images,
                         config.time_budget_min * 60, config.seconds_per_candidate, show_progress=config.show_progress)
-    engines = config.engines or tuple(e for e in ENGINES if e not in CUDA_ENGINES)  # the search runs on the CPU
+    # The search runs on the CPU and shares the cores out into streams itself (ONNX Runtime's streams
+    # engines would repeat the plain ones).
+    engines = config.engines or tuple(e for e in ENGINES if e not in CUDA_ENGINES
+                                      and not (ENGINES[e].runtime == "onnxruntime" and ENGINES[e].hint == "THROUGHPUT"))
     search = run_search(ctx, candidate_list(engines, config.batches, physical_cores()), log)
     chosen = pick(search.results)
     said = tradeoff(chosen, search.results) if chosen else ""
