@@ -141,6 +141,12 @@ CASES = [
     Case("engine-without-onnx", "infer --model {model} --engine onnxruntime --data-root {data} --output {tmp}/p",
          "--engine onnxruntime"),
     Case("logits-with-data-root", INFER + " --logits", "--logits"),
+    Case("torch-options-unknown", TORCH_INFER + " --torch-options channels_last,fast", "--torch-options"),
+    Case("torch-options-empty", TORCH_INFER + " --torch-options ,", "--torch-options"),
+    Case("torch-options-on-onnxruntime", INFER + " --torch-options compile", "--torch-options: apply to the torch"),
+    Case("torch-bf16-with-onnx", INFER + " --engine torch-bf16", "--onnx"),
+    Case("openvino-int8-without-file", "infer --model {model} --engine openvino-int8 --data-root {data} --output "
+         "{tmp}/p", "--engine openvino-int8: needs --onnx"),
     Case("evaluate-without-data-root", "infer --model {model} --onnx {onnx} --input {bins} --output {tmp}/p "
          "--evaluate", "--evaluate"),
     Case("bench-accuracy-without-data", BENCH + " --accuracy", "--accuracy"),
