@@ -252,6 +252,9 @@ def _args_export(p: argparse.ArgumentParser) -> None:
                         "of its size divisor); proven against PyTorch at three sizes")
     p.add_argument("--input-size", type=size_arg, help="HxW (default: the model's, one window for sliding models)")
     p.add_argument("--simplify", action="store_true", help="run onnxslim on the exported graph")
+    p.add_argument("--fuse-attention", action="store_true",
+                   help="export at ONNX opset 23, where each attention is one Attention op (Segmenter: one "
+                        "kernel per attention, and int8 calibration never holds the T x T scores)")
     p.add_argument("--preflight", action="store_true",
                    help="only report (printed before every export anyway): ops that freeze a shape and which "
                         "axis, ops the engine cannot run, estimated peak memory per batch size, file size; "

@@ -50,7 +50,7 @@ from segdeploy.evaluation.evaluate import evaluate_folder, save_confusion
 from segdeploy.evaluation.metrics import segmentation_metrics
 from segdeploy.export.accuracy_aware import AccuracyAwareConfig, quantize_accuracy_aware
 from segdeploy.export.fold import export_folded
-from segdeploy.export.onnx_export import ExportShape
+from segdeploy.export.onnx_export import ATTENTION_OPSET, OPSET, ExportShape
 from segdeploy.export.onnx_export import default_input_hw as default_export_hw
 from segdeploy.export.quantize import Int8Settings, quantize_int8
 from segdeploy.export.run import ExportConfig, check_export_shape, export_model
@@ -169,7 +169,8 @@ def export(args: argparse.Namespace) -> int:
     check = VerifyConfig(criteria=_criteria(args), data_root=args.data_root, split=args.split, variant=args.variant,
                          images=args.images)
     config = ExportConfig(out=args.out, shape=shape, simplify=args.simplify, engine=args.engine,
-                          preflight_only=args.preflight, check=check)
+                          opset=ATTENTION_OPSET if args.fuse_attention else OPSET, preflight_only=args.preflight,
+                          check=check)
     result = export_model(spec, model, config, make_engine=lambda name, path: make_backend(spec, name, path, None),
                           on_preflight=lambda preflight: console.print(preflight_table(preflight)))
     if result.path is None:
@@ -224,7 +225,8 @@ def _report_verification(result: VerifyResult, onnx: Path, written: Path | None 
 def _export_folded(args: argparse.Namespace, spec) -> int:
     """A folded file (uint8 pixels in and/or a class map out) has its own ONNX Runtime check."""
     for flag, given in (("--dynamic-hw", args.dynamic_hw), ("--preflight", args.preflight),
-                        ("--data-root", args.data_root is not None), ("--engine", args.engine != "onnxruntime")):
+                        ("--data-root", args.data_root is not None), ("--engine", args.engine != "onnxruntime"),
+                        ("--fuse-attention", args.fuse_attention)):
         if given:
             raise SegdeployError.at(flag, "does not apply to a folded file (--fold-preprocess / --fold-argmax)")
     path, parity, plan = export_folded(spec, args.out, args.variant, args.fold_preprocess, args.fold_argmax,

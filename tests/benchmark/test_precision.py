@@ -13,6 +13,7 @@ import onnx
 import pytest
 import torch
 
+from segdeploy.benchmark.artifacts import FileRecipe, prepare_files
 from segdeploy.benchmark.catalog import ENGINES
 from segdeploy.benchmark.compare import BenchConfig, model_factory, prepare_engine_files, run_bench
 from segdeploy.benchmark.engines import build_engine, files_needed, unavailable_reason
@@ -23,7 +24,9 @@ from segdeploy.data.datasets import list_samples
 from segdeploy.data.images import read_rgb
 from segdeploy.data.synthetic import generate_cityscapes_like
 from segdeploy.data.transforms import normalize
-from segdeploy.export.onnx_export import export_onnx
+from segdeploy.errors import SegdeployError
+from segdeploy.export import quantize as quantize_module
+from segdeploy.export.onnx_export import ATTENTION_OPSET, export_onnx
 from segdeploy.export.quantize import Int8Settings, quantize_int8
 from segdeploy.models import build_model, get_spec
 from segdeploy.runtime.machine import KERNEL_FLAGS, machine_info, physical_cores
@@ -119,6 +122,37 @@ def test_segmenter_int8_quantises_its_matmuls_and_keeps_softmax_and_layernorm_in
         producer.get(i) == "DequantizeLinear" for n in attention for i in n.input)
     assert dequantised_inputs("Softmax") and not any(dequantised_inputs("Softmax"))
     assert dequantised_inputs("LayerNormalization") and not any(dequantised_inputs("LayerNormalization"))
+
+
+def test_attention_scores_that_would_not_fit_refuse_calibration_and_the_fused_file_quantises(tmp_path, monkeypatch):
+    # 16 patch tokens: kilobytes of attention scores; "available" memory is shrunk below that.
+    model = build_model(get_spec("segmenter_vitl16_mask_cityscapes"), tiny=True)
+    batches = [np.random.default_rng(0).standard_normal((1, 3, 64, 64), dtype=np.float32)]
+    monkeypatch.setattr(quantize_module, "available_memory_bytes", lambda: 2000)
+    unfused = export_onnx(model, tmp_path / "seg.onnx", (1, 3, 64, 64), dynamic_batch=True)
+    with pytest.raises(SegdeployError, match=r"seg\.onnx: int8 calibration would hold .* --fuse-attention"):
+        quantize_int8(unfused, tmp_path / "seg_int8.onnx", batches)
+    assert not (tmp_path / "seg_int8.onnx").exists()
+    fused = export_onnx(model, tmp_path / "fused.onnx", (1, 3, 64, 64), dynamic_batch=True, opset=ATTENTION_OPSET)
+    ops = [n.op_type for n in onnx.load(str(quantize_int8(fused, tmp_path / "fused_int8.onnx", batches))).graph.node]
+    assert "Attention" in ops and "Softmax" not in ops and "DequantizeLinear" in ops
+
+
+def test_a_transformers_int8_file_is_made_from_its_fused_file(tmp_path):
+    spec = get_spec("segmenter_vitl16_mask_cityscapes")
+    batches = [np.random.default_rng(i).standard_normal((1, 3, 64, 64), dtype=np.float32) for i in range(2)]
+    recipe = FileRecipe(calibration=lambda: batches, calibration_key="random-2")
+    files = prepare_files(lambda: build_model(spec, tiny=True), (64, 64), tmp_path, "seg", {"int8"}, recipe,
+                          log=lambda _: None)
+    ops = {n.op_type for n in onnx.load(str(files.int8)).graph.node}
+    assert files.fused is not None and files.fused.is_file() and {"Attention", "QuantizeLinear"} <= ops
+
+
+def test_export_fuse_attention_writes_an_opset_23_file_proven_like_any_other(tmp_path, capsys):
+    out = tmp_path / "m.onnx"
+    assert main(["export", "--model", SPEC.name, "--out", str(out), "--input-size", "64x128", "--fuse-attention"]) == 0
+    opsets = {o.domain: o.version for o in onnx.load(str(out)).opset_import}
+    assert opsets[""] == ATTENTION_OPSET and "argmax agreement" in capsys.readouterr().out
 
 
 def test_openvino_throughput_rows_count_every_request_of_every_round(work):

@@ -165,6 +165,8 @@ CASES = [
          "{tmp}/f is a file", setup=a_file("f")),
     Case("preprocess-info-is-a-folder", "preprocess --model {model} --data-root {data} --out {tmp}/b "
          "--info {tmp}/d", "{tmp}/d: is a folder", setup=a_folder("d")),
+    Case("fuse-attention-on-a-folded-file", "export --model {model} --out {tmp}/m.onnx --fold-argmax --fuse-attention",
+         "--fuse-attention: does not apply to a folded file"),
     Case("export-out-is-a-folder", "export --model {model} --out {tmp}/d", "{tmp}/d: is a folder",
          setup=a_folder("d")),
     Case("evaluate-json-is-a-folder", "evaluate --model {model} --pred {run} --data-root {data} --json {tmp}/d",

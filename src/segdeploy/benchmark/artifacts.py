@@ -3,7 +3,8 @@ cached in a work folder.
 
 The ladder is a chain, each step applied to the previous file, so the accuracy gate shows what each
 step cost: exported fp32 ONNX -> onnxslim-simplified -> static int8 QDQ (calibrated on real images)
--> accuracy-aware int8 (sensitive nodes back in float). Beside it: the "fused" file, exported at
+-> accuracy-aware int8 (sensitive nodes back in float); a transformer's int8 files start from the fused
+file instead (see `prepare_files`). Beside it: the "fused" file, exported at
 ONNX opset 23 where scaled-dot-product attention is one `Attention` op (one kernel in ONNX Runtime
 and OpenVINO instead of MatMul-Softmax-MatMul with the T x T scores in memory), simplified; and
 OpenVINO's own int8 (NNCF on the fp32 file, same calibration images).
@@ -28,9 +29,9 @@ from segdeploy.data.images import read_rgb
 from segdeploy.data.synthetic import generate_cityscapes_like
 from segdeploy.data.transforms import normalize, resize_image
 from segdeploy.export.accuracy_aware import AccuracyAwareConfig, quantize_accuracy_aware
-from segdeploy.export.onnx_export import export_onnx, simplify_onnx
+from segdeploy.export.onnx_export import ATTENTION_OPSET, export_onnx, simplify_onnx
 from segdeploy.export.openvino_quantize import quantize_openvino_int8
-from segdeploy.export.quantize import Int8Settings, quantize_int8
+from segdeploy.export.quantize import Int8Settings, is_transformer_file, quantize_int8
 from segdeploy.export.tensorrt_calibration import TABLE_NAME, write_tensorrt_calibration
 from segdeploy.models.spec import ModelSpec
 from segdeploy.reporting.fingerprint import file_sha256
@@ -38,7 +39,6 @@ from segdeploy.reporting.fingerprint import file_sha256
 FILE_KINDS = ("fp32", "slim", "fused", "int8", "int8_aware", "ov_int8", "trt_table")
 # what each file is made from (the files it needs first)
 _NEEDS = {"slim": {"fp32"}, "int8": {"slim"}, "int8_aware": {"slim"}, "ov_int8": {"fp32"}, "trt_table": {"fp32"}}
-ATTENTION_OPSET = 23  # the first opset with the Attention op
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def prepare_files(model: Callable[[], nn.Module], hw: tuple[int, int], work_dir:
         "trt_table": work_dir / f"{tag}_trt_calibration_{_digest(recipe.calibration_key)}" / TABLE_NAME,
     }
     made = {kind: paths[kind] for kind in FILE_KINDS if kind in need}
-    for kind, path in made.items():  # FILE_KINDS order: prerequisites first
+    for kind, path in list(made.items()):  # FILE_KINDS order: prerequisites first
         if path.is_file():
             continue
         if kind == "fp32":
@@ -124,16 +124,23 @@ def prepare_files(model: Callable[[], nn.Module], hw: tuple[int, int], work_dir:
             log(f"simplifying with onnxslim -> {path.name}")
             simplify_onnx(made["fp32"], path)
         elif kind == "fused":
-            log(f"exporting at opset {ATTENTION_OPSET} (one Attention op per attention) and simplifying -> {path.name}")
-            export_onnx(model(), path, (1, 3, *hw), dynamic_batch=True, opset=ATTENTION_OPSET)
-            simplify_onnx(path, path)
-        elif kind == "int8":
-            batches = recipe.calibration()
-            log(f"int8 static quantisation (QDQ, per-channel, {recipe.method}) calibrated on {len(batches)} "
-                f"images -> {path.name}")
-            quantize_int8(made["slim"], path, batches, Int8Settings(recipe.method))
-        elif kind == "int8_aware":
-            _make_int8_aware(made["slim"], path, recipe, log)
+            _export_fused(model, path, hw, log)
+        elif kind in ("int8", "int8_aware"):
+            source = made["slim"]
+            if onnx is None and is_transformer_file(source):
+                # ONNX Runtime's calibrator holds every MatMul tensor of an image, the T x T attention
+                # scores included (Segmenter-L at 768²: ~1.4 GB per layer, over 24 GB in all): quantise
+                # the file whose attention is one op, so the scores are never a graph tensor.
+                if not paths["fused"].is_file():
+                    _export_fused(model, paths["fused"], hw, log)
+                made["fused"] = source = paths["fused"]
+            if kind == "int8":
+                batches = recipe.calibration()
+                log(f"int8 static quantisation (QDQ, per-channel, {recipe.method}) of {source.name}, calibrated "
+                    f"on {len(batches)} images -> {path.name}")
+                quantize_int8(source, path, batches, Int8Settings(recipe.method))
+            else:
+                _make_int8_aware(source, path, recipe, log)
         elif kind == "ov_int8":
             batches = recipe.calibration()
             log(f"OpenVINO int8 (NNCF post-training quantisation) calibrated on {len(batches)} images -> {path.name}")
@@ -147,13 +154,19 @@ def prepare_files(model: Callable[[], nn.Module], hw: tuple[int, int], work_dir:
                        fallback_report=report)
 
 
-def _make_int8_aware(slim: Path, out: Path, recipe: FileRecipe, log: Callable[[str], None]) -> None:
+def _export_fused(model: Callable[[], nn.Module], path: Path, hw: tuple[int, int], log: Callable[[str], None]) -> None:
+    log(f"exporting at opset {ATTENTION_OPSET} (one Attention op per attention) and simplifying -> {path.name}")
+    export_onnx(model(), path, (1, 3, *hw), dynamic_batch=True, opset=ATTENTION_OPSET)
+    simplify_onnx(path, path)
+
+
+def _make_int8_aware(source: Path, out: Path, recipe: FileRecipe, log: Callable[[str], None]) -> None:
     if recipe.validation is None or recipe.spec is None:
         raise ValueError("the int8-aware file needs labelled validation images")  # callers check first
     images, labels = recipe.validation()
     log(f"accuracy-aware int8 ({recipe.method}, Δ mIoU budget {recipe.max_drop:g} on {len(images)} images) "
         f"-> {out.name}")
-    config = AccuracyAwareConfig(slim, out, max_drop=recipe.max_drop, calibration=recipe.method)
+    config = AccuracyAwareConfig(source, out, max_drop=recipe.max_drop, calibration=recipe.method)
     quantize_accuracy_aware(recipe.spec, config, recipe.calibration(), images, labels, log=log)
 
 

@@ -24,6 +24,7 @@ from segdeploy.models.spec import ModelSpec
 from segdeploy.reporting.atomic import write_bytes_atomic
 
 OPSET = 18
+ATTENTION_OPSET = 23  # the first opset with the Attention op: one node per attention, scores inside it
 MAX_SIDE = 8192  # the largest height or width a dynamic file declares
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import onnx
 
 from segdeploy.errors import SegdeployError
+from segdeploy.runtime.machine import available_memory_bytes
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 # A transformer (a graph with Softmax) quantises only the inputs of its weight matrix products
@@ -114,6 +115,8 @@ def quantize_prepared(prepared: Path, out: Path, calibration: Sequence[np.ndarra
     if not calibration and not (calibration_cache and calibration_cache.is_file()):
         raise SegdeployError.at(source, "int8 calibration needs at least one image")
     model = onnx.load(str(prepared), load_external_data=False)
+    if calibration and not (calibration_cache and calibration_cache.is_file()):
+        check_calibration_memory(model, source)
     # One image at a time keeps at most one image's intermediate tensors in memory: full-size
     # Cityscapes activations are hundreds of MB per image.
     options: dict[str, object] = {"CalibStridedMinMax": 1}
@@ -158,6 +161,42 @@ def attention_matmuls(model: onnx.ModelProto) -> list[str]:
 
 def is_transformer(model: onnx.ModelProto) -> bool:
     return any(node.op_type in ("Softmax", "Attention") for node in model.graph.node)
+
+
+def is_transformer_file(path: str | Path) -> bool:
+    return is_transformer(onnx.load(str(path), load_external_data=False))
+
+
+def check_calibration_memory(model: onnx.ModelProto, source: Path) -> None:
+    """Refuse a calibration whose attention scores alone would not fit in memory.
+
+    ONNX Runtime's calibrator calibrates every tensor of every MatMul, nodes excluded from
+    quantisation too, and holds them for the whole image: for MatMul-Softmax-MatMul attention that
+    is each layer's (heads, T, T) scores and probabilities (measured: 1.36 GB per layer of a 16-head
+    ViT at a 768² window). The file exported with one Attention op per attention has none.
+    """
+    shapes = {info.name: info.type.tensor_type.shape for info in model.graph.value_info}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for tensor in node.input:
+            consumers.setdefault(tensor, []).append(node)
+    held, attentions = 0, 0
+    for softmax in (node for node in model.graph.node if node.op_type == "Softmax"):
+        # Shape inference leaves the scores' dims unknown (they come out of a Reshape), but the
+        # values, (..., T, d), that the probabilities multiply say T. A symbolic dim (the batch)
+        # counts as 1: calibration runs one image at a time.
+        for matmul in (n for n in consumers.get(softmax.output[0], []) if n.op_type == "MatMul"):
+            values = shapes.get(matmul.input[1])
+            if values is not None and len(values.dim) >= 2 and values.dim[-2].dim_value:
+                rows = int(np.prod([d.dim_value or 1 for d in values.dim[:-1]]))
+                held += 2 * 4 * rows * values.dim[-2].dim_value  # scores and probabilities, float32
+                attentions += 1
+    available = available_memory_bytes()
+    if held > available / 2:
+        raise SegdeployError.at(source, f"int8 calibration would hold at least {held / 2**30:.1f} GiB of attention "
+                                        f"scores ({attentions} MatMul-Softmax-MatMul attentions; "
+                                        f"{available / 2**30:.1f} GiB available): quantise the file exported with "
+                                        f"one Attention op per attention (segdeploy export --fuse-attention)")
 
 
 def count_qdq_nodes(path: str | Path) -> tuple[int, int]:

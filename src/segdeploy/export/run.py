@@ -9,7 +9,7 @@ from pathlib import Path
 from torch import nn
 
 from segdeploy.errors import SegdeployError
-from segdeploy.export.onnx_export import ExportShape, export_program, save_program
+from segdeploy.export.onnx_export import OPSET, ExportShape, export_program, save_program
 from segdeploy.export.preflight import Preflight, run_preflight
 from segdeploy.models.spec import ModelSpec
 from segdeploy.runtime.backend import Backend
@@ -21,6 +21,7 @@ class ExportConfig:
     out: Path
     shape: ExportShape
     simplify: bool = False
+    opset: int = OPSET  # ATTENTION_OPSET: each attention one Attention op
     engine: str = "onnxruntime"  # the engine the preflight checks and the file is proven on
     preflight_only: bool = False  # report, write nothing
     # The proof after writing. Without a data root it runs random inputs: at the export size, and
@@ -47,7 +48,7 @@ def export_model(spec: ModelSpec, model: nn.Module, config: ExportConfig,
     `make_engine(name, path)` builds the engine that runs the written file.
     """
     check_export_shape(spec, config.shape)
-    program = export_program(model, config.shape)
+    program = export_program(model, config.shape, config.opset)
     preflight = run_preflight(spec.name, program, config.shape, config.engine)
     on_preflight(preflight)
     if config.preflight_only:
