@@ -27,11 +27,13 @@ from bench_engines import results_markdown
 from PIL import Image
 from rich.console import Console
 
+from segdeploy.argtypes import workers_arg
 from segdeploy.benchmark.compare import BenchConfig
 from segdeploy.benchmark.e2e import run_e2e
 from segdeploy.data.images import read_rgb
 from segdeploy.data.synthetic import generate_cityscapes_like
 from segdeploy.data.voc import voc_colormap
+from segdeploy.inference.workers import WorkerPlan
 from segdeploy.models import get_spec
 from segdeploy.reporting.atomic import write_json_atomic, write_text_atomic
 from segdeploy.reporting.tables import e2e_stage_table, e2e_table
@@ -69,6 +71,8 @@ def main() -> None:
     parser.add_argument("--cases", default="fcn,icnet,fastscnn", help=f"comma-separated: {', '.join(CASES)}")
     parser.add_argument("--images", type=int, help="images per case (default: the case's)")
     parser.add_argument("--loop", type=int, help="pure-inference timed runs (default: the case's)")
+    parser.add_argument("--workers", type=workers_arg, default=None, metavar="auto|threads:N|processes:N",
+                        help="load workers (default auto: the pipeline plans them from the first image)")
     parser.add_argument("--work-dir", type=Path, default=HERE / "work")
     args = parser.parse_args()
     console = Console(width=160)
@@ -88,8 +92,9 @@ def run_case(name: str, case: Case, args, console: Console) -> dict:
     console.rule(f"[bold]{name}: {spec.name} end to end on {images} {case.data} images")
     load_before = _load()
     started = time.perf_counter()
+    workers = None if args.workers is None else WorkerPlan(*args.workers, "--workers")
     rows = run_e2e(spec, config, data, case.variant, fold_preprocess=True, fold_argmax=case.fold_argmax,
-                   log=console.print)
+                   workers=workers, log=console.print)
     seconds = time.perf_counter() - started
     for row in rows:
         console.print("\n".join(row.pipeline.lines()), markup=False, highlight=False)

@@ -37,7 +37,7 @@ def case(tmp_path_factory):
 
 def test_tight_budget_keeps_nodes_in_float_until_within_it(case):
     root, fp32, images, labels, calibration = case
-    config = AccuracyAwareConfig(fp32, root / "aware.onnx", max_drop=0.0, group_size=40, time_loop=1)
+    config = AccuracyAwareConfig(fp32, root / "aware.onnx", max_drop=0.0, group_size=40, time_loop=1, time_seconds=0.0)
     result = quantize_accuracy_aware(SPEC, config, calibration, images, labels, log=lambda _: None)
     first, last = result.steps[0], result.steps[-1]
     assert first.d_mIoU < 0 and first.float_nodes == 0, "full int8 lost nothing: the tight case was not built"
@@ -54,7 +54,7 @@ def test_tight_budget_keeps_nodes_in_float_until_within_it(case):
 
 def test_a_budget_it_cannot_meet_in_the_steps_allowed_is_reported(case):
     root, fp32, images, labels, calibration = case
-    config = AccuracyAwareConfig(fp32, root / "short.onnx", max_drop=0.0, group_size=1, max_steps=1, time_loop=1)
+    config = AccuracyAwareConfig(fp32, root / "short.onnx", max_drop=0.0, group_size=1, max_steps=1, time_loop=1, time_seconds=0.0)
     result = quantize_accuracy_aware(SPEC, config, calibration, images, labels, log=lambda _: None)
     assert not result.within_budget and len(result.steps) == 2 and result.steps[-1].float_nodes == 1
     assert result.steps[-1].d_mIoU < 0

@@ -5,8 +5,8 @@ machine (benchmarks/results/decode.json): libspng (pyspng) decodes 2048x1024 RGB
 (1.3-1.9x Pillow) and grey label PNGs about as fast as the fastest; for VOC-sized JPEGs OpenCV,
 imagecodecs and simplejpeg are within 10 % of each other (about 2x Pillow), and OpenCV, already
 needed for mmcv's resize, decodes them. All give Pillow's pixels (the same inflated bytes; the same
-libjpeg-turbo integer IDCT and fancy upsampling). pyspng holds the GIL while it decodes, which is
-why the pipeline decodes in worker processes (`segdeploy.inference.workers`).
+libjpeg-turbo integer IDCT and fancy upsampling). pyspng holds the GIL while it decodes, which the
+pipeline measures when it chooses threads or processes for loading (`segdeploy.inference.workers`).
 
 Everything else — palette, alpha or 16-bit PNGs, CMYK or grey JPEGs, a JPEG missing its end
 marker, anything a fast decoder refuses — goes to Pillow (`images.read_rgb`, `images.read_label`),

@@ -49,7 +49,8 @@ class AccuracyAwareConfig:
     group_size: int = 0  # nodes put back in float per step; 0: a tenth of the quantised ones
     max_steps: int = 10
     sensitivity_images: int = 1  # validation images the per-node sensitivity is measured on
-    time_loop: int = 3  # timed batch-1 runs per step
+    time_loop: int = 3  # timed batch-1 runs per step, at least
+    time_seconds: float = 0.5  # and at least this long: a few runs of a fast model are noise
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def quantize_accuracy_aware(spec: ModelSpec, config: AccuracyAwareConfig, calibr
         cache = tmp / f"calibration_{config.calibration}.json"
         candidates = _quantisable_nodes(prepared)
         reference = OnnxRuntimeBackend(prepared, name="fp32")
-        fp32_rate = _images_per_s(reference, images[:1], config.time_loop)
+        fp32_rate = _images_per_s(reference, images[:1], config)
         ref = reference_logits(spec, reference, images)
         base = prediction_metrics(spec, [r.argmax(1) for r in ref], labels)
         excluded: list[str] = []
@@ -114,7 +115,7 @@ def quantize_accuracy_aware(spec: ModelSpec, config: AccuracyAwareConfig, calibr
                               source=config.fp32)
             engine = OnnxRuntimeBackend(path, name=f"int8 step {len(steps)}")
             scored = score_engine(spec, engine, images, labels, ref, base, config.max_drop)
-            steps.append(_step(len(steps), added, excluded, scored, engine, images, config.time_loop, fp32_rate))
+            steps.append(_step(len(steps), added, excluded, scored, engine, images, config, fp32_rate))
             log(f"int8 step {steps[-1].step}: {len(excluded)} of {len(candidates)} nodes in float, "
                 f"Δ mIoU {scored.d_mIoU:+.3f}, {steps[-1].images_per_s:.2f} images/s")
             remaining = [n for n in (ranked or candidates) if n not in excluded]
@@ -134,8 +135,8 @@ def quantize_accuracy_aware(spec: ModelSpec, config: AccuracyAwareConfig, calibr
 
 
 def _step(index: int, added: tuple[str, ...], excluded: list[str], scored, engine: OnnxRuntimeBackend,
-          images: np.ndarray, loop: int, fp32_rate: float) -> FallbackStep:
-    rate = _images_per_s(engine, images[:1], loop)
+          images: np.ndarray, config: AccuracyAwareConfig, fp32_rate: float) -> FallbackStep:
+    rate = _images_per_s(engine, images[:1], config)
     return FallbackStep(index, added, len(excluded), scored.d_mIoU, scored.pixel_agreement, rate, rate / fp32_rate)
 
 
@@ -147,12 +148,16 @@ def _quantisable_nodes(prepared: Path) -> list[str]:
     return [n.name for n in model.graph.node if n.op_type in op_types and n.name not in always_float]
 
 
-def _images_per_s(engine: OnnxRuntimeBackend, x: np.ndarray, loop: int) -> float:
+def _images_per_s(engine: OnnxRuntimeBackend, x: np.ndarray, config: AccuracyAwareConfig) -> float:
+    """Images/s of the median call, over at least `time_loop` calls and `time_seconds`."""
     engine(x)  # warm-up
-    start = time.perf_counter()
-    for _ in range(loop):
+    latencies: list[float] = []
+    began = time.perf_counter()
+    while len(latencies) < config.time_loop or time.perf_counter() - began < config.time_seconds:
+        start = time.perf_counter()
         engine(x)
-    return len(x) * loop / (time.perf_counter() - start)
+        latencies.append(time.perf_counter() - start)
+    return len(x) / float(np.median(latencies))
 
 
 def node_sensitivity(fp32: Path, qdq: Path, images: np.ndarray, work: Path) -> dict[str, float]:

@@ -1,12 +1,17 @@
 """How many workers read and preprocess ahead of the engine, threads or processes, and why.
 
-Threads are free to start and share memory, but a decoder that holds the GIL (pyspng does, for the
-whole 2048x1024 PNG) stalls the thread that launches the engine and the one that post-processes:
-those go to worker processes. Whether a stage holds the GIL is measured, not assumed: while the
-first item loads, a probe thread counts pure-Python steps; the share of its solo rate it keeps is
-the share of the load during which the GIL was free. The count follows from the measured costs:
-enough workers that loading keeps up with the engine with twice the margin (a worker shares the
-cores with the engine, which slows it down), never more than the cores.
+Threads are free to start and share memory. A decoder that holds the GIL (pyspng does, for the
+whole 2048x1024 PNG) does not stall the engine, which releases the GIL while it runs and only waits
+for it when a run returns mid-decode; but loads in several threads serialise on the GIL, so once the
+GIL-held load time nears the engine's time, threads cannot keep up and loading goes to worker
+processes, which pay for moving each image between processes. Measured on 2 cores with pyspng
+(`benchmarks/bench_e2e.py --workers`, Fast-SCNN at 1024x2048, the load holding the GIL for 0.24 of
+the engine's time): threads 0.99 of the CPU-time bound, processes 0.90-0.91; at 256x512, 0.99
+against 0.76-0.82. Whether a stage holds the GIL is measured, not assumed: while the first item
+loads, a probe thread counts pure-Python steps; the share of its solo rate it keeps is the share of
+the load during which the GIL was free. The count follows from the measured costs: enough workers
+that loading keeps up with the engine with twice the margin (a worker shares the cores with the
+engine, which slows it down), never more than the cores.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ Result = TypeVar("Result")
 
 GIL_BOUND_BELOW = 1 / 3  # probe share under which a stage counts as holding the GIL
 PROBE_SWITCH_S = 1e-4  # the interpreter's GIL switch interval while probing (default 5 ms)
-MAX_GIL_HELD = 0.05  # GIL-held load time per unit of engine time that threads can absorb
+MAX_GIL_HELD = 0.5  # GIL-held load time per unit of engine time that threads absorb (see above)
 # What worker processes inherit before they import anything: one thread per library, since the
 # workers already run in parallel with each other and with the engine.
 SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENCV_FOR_THREADS_NUM": "1"}
@@ -88,10 +93,11 @@ def plan_workers(load_s: float, gil_free: float, infer_s_per_item: float, cores:
     costs = (f"load {load_s * 1000:.0f} ms vs inference {infer_s_per_item * 1000:.0f} ms per image on {cores} "
              f"core(s): ceil(2 x {ratio:.2f}) capped at the cores")
     held = (1 - gil_free) * ratio  # GIL-held load time per unit of engine time
-    if gil_free < GIL_BOUND_BELOW and held > MAX_GIL_HELD:
+    if gil_free < GIL_BOUND_BELOW:
+        holds = f"the load holds the GIL {1 - gil_free:.0%} of the time, for {held:.2f} of the engine's time"
+        if held <= MAX_GIL_HELD:
+            return WorkerPlan("threads", count, f"{holds}: threads keep up; {costs}")
         if can_pickle:
-            return WorkerPlan("processes", count, f"the load holds the GIL {1 - gil_free:.0%} of the time "
-                                                   f"(threads would stall the engine); {costs}")
-        return WorkerPlan("threads", count, f"the load holds the GIL {1 - gil_free:.0%} of the time but its items "
-                                            f"cannot be sent to processes; {costs}")
+            return WorkerPlan("processes", count, f"{holds} (threads would serialise on it); {costs}")
+        return WorkerPlan("threads", count, f"{holds}, but its items cannot be sent to processes; {costs}")
     return WorkerPlan("threads", count, f"the load leaves the GIL free {gil_free:.0%} of the time; {costs}")
