@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from e2e_report import e2e_markdown
 from rich.console import Console
+from scale_out_report import scale_out_markdown
 
 from segdeploy.benchmark.accuracy import DEFAULT_MAX_DROP
 from segdeploy.benchmark.catalog import ENGINES
@@ -198,7 +199,8 @@ def results_markdown(folder: Path) -> str:
     for name, r in results.items():
         parts += _case_markdown(name, r) if r else [f"## {name}", "", "not measured by this version of the script: "
                                                     f"`.venv/bin/python benchmarks/bench_engines.py --cases {name}`", ""]
-    parts += e2e_markdown(folder)  # bench_e2e.py's section, so a rewrite here keeps it
+    parts += e2e_markdown(folder)  # bench_e2e.py's and scale_out.py's sections, so a rewrite here keeps them
+    parts += scale_out_markdown(folder)
     return "\n".join(parts)
 
 

@@ -21,13 +21,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_engines import results_markdown
 from rich.console import Console
 from rich.table import Table
 
 import segdeploy
 from segdeploy.argtypes import int_list, size_arg
 from segdeploy.data.synthetic import generate_cityscapes_like
-from segdeploy.reporting.atomic import write_json_atomic
+from segdeploy.reporting.atomic import write_json_atomic, write_text_atomic
 from segdeploy.runtime.machine import machine_info
 
 HERE = Path(__file__).resolve().parent
@@ -82,7 +83,9 @@ def main() -> None:
                       "yes" if r["same_files_as_first"] else "NO")
     Console(width=160).print(table)
     write_json_atomic(HERE / "results" / "scale_out.json", {"machine": machine_info(), "args": vars(args) | {
-        "checkpoint": str(args.checkpoint), "onnx": str(args.onnx) if args.onnx else None}, "results": results})
+        "checkpoint": str(args.checkpoint), "onnx": str(args.onnx) if args.onnx else None}, "results": results,
+        "command": " ".join(["benchmarks/scale_out.py", *sys.argv[1:]])})
+    write_text_atomic(HERE / "RESULTS.md", results_markdown(HERE / "results"))
 
 
 if __name__ == "__main__":
