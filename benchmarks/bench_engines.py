@@ -199,8 +199,8 @@ def results_markdown(folder: Path) -> str:
     for name, r in results.items():
         parts += _case_markdown(name, r) if r else [f"## {name}", "", "not measured by this version of the script: "
                                                     f"`.venv/bin/python benchmarks/bench_engines.py --cases {name}`", ""]
-    parts += e2e_markdown(folder)  # bench_e2e.py's and scale_out.py's sections, so a rewrite here keeps them
-    parts += scale_out_markdown(folder)
+    # the other scripts' sections, so a rewrite here keeps them
+    parts += e2e_markdown(folder) + scale_out_markdown(folder)
     return "\n".join(parts)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 import onnx
 
 from segdeploy.benchmark.accuracy import prediction_metrics, reference_logits, score_engine
+from segdeploy.benchmark.streams import time_streams
 from segdeploy.errors import SegdeployError
 from segdeploy.export.quantize import (
     Int8Settings,
@@ -150,14 +150,8 @@ def _quantisable_nodes(prepared: Path) -> list[str]:
 
 def _images_per_s(engine: OnnxRuntimeBackend, x: np.ndarray, config: AccuracyAwareConfig) -> float:
     """Images/s of the median call, over at least `time_loop` calls and `time_seconds`."""
-    engine(x)  # warm-up
-    latencies: list[float] = []
-    began = time.perf_counter()
-    while len(latencies) < config.time_loop or time.perf_counter() - began < config.time_seconds:
-        start = time.perf_counter()
-        engine(x)
-        latencies.append(time.perf_counter() - start)
-    return len(x) / float(np.median(latencies))
+    timing = time_streams([engine], x, warmup=1, seconds=config.time_seconds, min_calls=config.time_loop).timing
+    return len(x) * 1000 / timing.p50_ms
 
 
 def node_sensitivity(fp32: Path, qdq: Path, images: np.ndarray, work: Path) -> dict[str, float]:
